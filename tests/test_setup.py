@@ -1,0 +1,77 @@
+"""Foundation: the environment check, package import and the project layout."""
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_check_env_passes_and_reports_versions():
+    out = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tools", "check_env.py")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "detectron2" in out.stdout and "d2 C++ ops" in out.stdout
+    assert "environment OK" in out.stdout
+
+
+def test_configs_folder_is_not_importable():
+    # setup.py maps only the package folder: projects/RmLR/configs must stay off sys.path.
+    import importlib.util
+
+    assert importlib.util.find_spec("configs") is None
+
+
+def test_package_imports_from_any_directory(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-c", "import rmlr; print(rmlr.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip().endswith(os.path.join("projects", "RmLR", "rmlr", "__init__.py"))
+
+
+def _load_builder():
+    import importlib.util
+
+    path = os.path.join(REPO, "tools", "build_detectron2_offline.py")
+    spec = importlib.util.spec_from_file_location("build_detectron2_offline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_sources(root, builder):
+    texts = {}
+    for rel, _, old, _, count in builder.PATCHES:
+        texts[rel] = texts.get(rel, "") + old * count
+    texts["detectron2/utils/aliases.py"] = "x = np.bool\n" * builder.NUMPY_ALIAS_MIN_HITS
+    for rel, text in texts.items():
+        os.makedirs(os.path.dirname(os.path.join(root, rel)) or root, exist_ok=True)
+        with open(os.path.join(root, rel), "w") as f:
+            f.write(text)
+
+
+def test_offline_detectron2_patches_apply(tmp_path):
+    builder = _load_builder()
+    _fake_sources(str(tmp_path), builder)
+    builder.apply_patches(str(tmp_path))
+    launch = (tmp_path / "detectron2/engine/launch.py").read_text()
+    assert "GLOO" in launch and "assert torch.cuda.is_available()" not in launch
+    assert (tmp_path / "detectron2/utils/aliases.py").read_text().count("x = bool") == 10
+    assert "def has_cuda" in (tmp_path / "detectron2/_C.py").read_text()
+
+
+def test_offline_detectron2_patch_that_no_longer_applies_fails_loudly(tmp_path):
+    import pytest
+
+    builder = _load_builder()
+    _fake_sources(str(tmp_path), builder)
+    (tmp_path / "detectron2/layers/mask_ops.py").write_text("mask = something_else\n")
+    with pytest.raises(SystemExit, match="detectron2/layers/mask_ops.py"):
+        builder.apply_patches(str(tmp_path))
