@@ -1,0 +1,111 @@
+"""Pieces of the training entry (``tools/lazyconfig_train_net.py``) that are worth testing alone.
+
+* :func:`resolve_device`: ``train.device = "auto"`` picks CUDA when present, else CPU.
+* :func:`check_weight_sources`: refuse, before anything is built, a run that would silently use
+  random weights (a missing ``train.init_checkpoint``, a missing entity-detector checkpoint or
+  text-teacher folder, or an RmLR model whose frozen DETR gets weights from nowhere).
+* :func:`build_resumable_train_loader`: instantiate ``dataloader.train`` with a
+  :class:`ResumableTrainingSampler` that starts after the samples a resumed run already used.
+"""
+
+import logging
+import os
+from typing import Any, Optional
+
+import torch
+from detectron2.config import instantiate
+from detectron2.utils.registry import locate
+from omegaconf import DictConfig
+
+from .sampler import ResumableTrainingSampler
+
+__all__ = ["resolve_device", "check_weight_sources", "build_resumable_train_loader"]
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when available else ``"cpu"``; anything else is returned as is,
+    except that asking for CUDA on a machine without it is an error (not a silent CPU run)."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"train.device={device!r} but CUDA is not available; use train.device=auto or cpu"
+        )
+    return device
+
+
+def _get(cfg: Any, dotted: str, default=None):
+    node = cfg
+    for key in dotted.split("."):
+        if not isinstance(node, (dict, DictConfig)) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+def _looks_like_path(name: str) -> bool:
+    """Hub names are ``name`` or ``org/name``; anything else (absolute, relative with ``./``,
+    ``~``, more than one ``/``) or an existing path is a local folder."""
+    return os.path.exists(name) or name.startswith((".", "/", "~")) or name.count("/") > 1
+
+
+def check_weight_sources(cfg, *, eval_only: bool = False, resume: bool = False) -> None:
+    """Raise ``FileNotFoundError``/``ValueError`` naming the config key and path when a run would
+    start from weights that do not exist.
+
+    Checked: ``train.init_checkpoint`` (required with ``eval_only``), the frozen entity
+    detector's ``model.entity_detector.checkpoint``, the text teacher's local folder
+    ``model.text_teacher.model_name_or_path`` (a hub name is left to the teacher, which fails
+    clearly offline). An RmLR model whose entity detector has no checkpoint needs either
+    ``train.init_checkpoint`` (a full RmLR checkpoint), a resumable checkpoint, or the explicit
+    ``train.allow_random_entity_detector=True`` (tests only).
+    """
+    init = _get(cfg, "train.init_checkpoint", "") or ""
+    if init and not os.path.isfile(os.path.expanduser(init)):
+        raise FileNotFoundError(f"train.init_checkpoint={init!r}: no such file")
+    if eval_only and not init:
+        raise ValueError("--eval-only needs train.init_checkpoint=<a trained checkpoint>")
+
+    detector_ckpt = _get(cfg, "model.entity_detector.checkpoint", None)
+    if detector_ckpt:
+        if not os.path.isfile(os.path.expanduser(detector_ckpt)):
+            raise FileNotFoundError(
+                f"model.entity_detector.checkpoint={detector_ckpt!r}: no such file. Convert a DETR "
+                "checkpoint with tools/convert_detr_weights.py or train one (stage 1, README)."
+            )
+    elif detector_ckpt is not None and not init and not resume:
+        if not _get(cfg, "train.allow_random_entity_detector", False):
+            raise ValueError(
+                "model.entity_detector.checkpoint is empty and train.init_checkpoint is empty: the "
+                "frozen DETR would keep random weights. Give one of them (or set "
+                "train.allow_random_entity_detector=True for a smoke test)."
+            )
+
+    teacher = _get(cfg, "model.text_teacher.model_name_or_path", None)
+    if teacher and not eval_only and _looks_like_path(str(teacher)):
+        if not os.path.isdir(os.path.expanduser(str(teacher))):
+            raise FileNotFoundError(
+                f"model.text_teacher.model_name_or_path={teacher!r}: no such folder"
+            )
+
+
+def build_resumable_train_loader(
+    loader_cfg, *, start_iter: int, samples_per_iter: int, seed: Optional[int]
+):
+    """Instantiate a ``dataloader.train`` node whose builder takes ``dataset`` and ``sampler``
+    (like Detectron2's ``build_detection_train_loader``), with a sampler that skips the
+    ``start_iter * samples_per_iter`` samples (global, all ranks) an earlier run consumed."""
+    kwargs = {k: v for k, v in loader_cfg.items() if k not in ("_target_", "dataset", "sampler")}
+    dataset = instantiate(loader_cfg.dataset)
+    if len(dataset) == 0:
+        raise ValueError("dataloader.train.dataset is empty")
+    sampler = ResumableTrainingSampler(
+        len(dataset), shuffle=True, seed=seed, start=start_iter * samples_per_iter
+    )
+    kwargs = {k: instantiate(v) for k, v in kwargs.items()}
+    target = loader_cfg._target_
+    if isinstance(target, str):
+        target = locate(target)
+    return target(dataset=dataset, sampler=sampler, **kwargs)

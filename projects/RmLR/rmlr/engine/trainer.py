@@ -1,0 +1,123 @@
+"""The training loop: Detectron2's ``SimpleTrainer`` with gradient accumulation, clipping and AMP.
+
+One trainer *iteration* is one optimizer step over ``grad_accum_steps`` micro-batches, so
+``train.max_iter``, the LR schedule, checkpoints and evaluation periods count optimizer steps and a
+run with ``total_batch_size=2, grad_accum_steps=4`` follows the same schedule as one with
+``total_batch_size=8`` (the paper's total batch on fewer devices; UPT users report NaN losses with
+small batches). Micro-batch losses are divided by ``grad_accum_steps`` so gradients are averaged,
+and DDP all-reduces only on the last micro-batch (``no_sync``).
+
+Mixed precision (``amp=True``) runs the forward pass under ``torch.autocast`` with a ``GradScaler``
+and requires CUDA; on CPU the loop is plain FP32. Gradient clipping (``clip_grad_norm > 0``) clips
+the total norm of all trainable parameters after unscaling, as UPT does (max norm 0.1).
+
+The data loader iterator is created on the first step, not in the constructor, so the training
+script can build the loader after resuming a checkpoint (the sampler then skips what was seen).
+"""
+
+import contextlib
+import time
+
+import torch
+from detectron2.engine import SimpleTrainer
+from detectron2.engine.train_loop import TrainerBase
+from torch.nn.parallel import DistributedDataParallel
+
+__all__ = ["HOITrainer"]
+
+
+class HOITrainer(SimpleTrainer):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        data_loader,
+        optimizer: torch.optim.Optimizer,
+        *,
+        grad_accum_steps: int = 1,
+        clip_grad_norm: float = 0.0,
+        clip_grad_norm_type: float = 2.0,
+        amp: bool = False,
+    ):
+        """
+        Args:
+            model: returns a dict of ``loss_*`` tensors in training mode.
+            data_loader: an iterable of batches; may be None until the first step.
+            optimizer: over the trainable parameters only.
+            grad_accum_steps: micro-batches per optimizer step (>= 1).
+            clip_grad_norm: max total gradient norm; 0 disables clipping.
+            clip_grad_norm_type: the norm's p.
+            amp: mixed precision (CUDA only).
+        """
+        if grad_accum_steps < 1:
+            raise ValueError(f"grad_accum_steps must be >= 1, got {grad_accum_steps}")
+        if amp and not torch.cuda.is_available():
+            raise ValueError("train.amp.enabled=True needs CUDA; set it to False on CPU")
+        TrainerBase.__init__(self)
+        model.train()
+        self.model = model
+        self.data_loader = data_loader
+        self.optimizer = optimizer
+        self.grad_accum_steps = grad_accum_steps
+        self.clip_grad_norm = clip_grad_norm
+        self.clip_grad_norm_type = clip_grad_norm_type
+        self.grad_scaler = torch.amp.GradScaler("cuda") if amp else None
+        self._iterator = None
+
+    @property
+    def _data_loader_iter(self):
+        if self._iterator is None:
+            if self.data_loader is None:
+                raise RuntimeError("HOITrainer: no data loader was given")
+            self._iterator = iter(self.data_loader)
+        return self._iterator
+
+    def _params(self):
+        return [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+
+    def run_step(self):
+        assert self.model.training, "[HOITrainer] model was changed to eval mode!"
+        self.optimizer.zero_grad(set_to_none=True)
+        totals, data_time = {}, 0.0
+        for micro in range(self.grad_accum_steps):
+            start = time.perf_counter()
+            data = next(self._data_loader_iter)
+            data_time += time.perf_counter() - start
+            last = micro == self.grad_accum_steps - 1
+            sync = contextlib.nullcontext()
+            if not last and isinstance(self.model, DistributedDataParallel):
+                sync = self.model.no_sync()
+            with sync:
+                with torch.autocast("cuda", enabled=self.grad_scaler is not None):
+                    loss_dict = self.model(data)
+                losses = sum(loss_dict.values()) / self.grad_accum_steps
+                if self.grad_scaler is not None:
+                    self.grad_scaler.scale(losses).backward()
+                else:
+                    losses.backward()
+            for k, v in loss_dict.items():
+                totals[k] = totals.get(k, 0.0) + v.detach() / self.grad_accum_steps
+
+        self._write_metrics(totals, data_time)
+
+        if self.grad_scaler is not None:
+            self.grad_scaler.unscale_(self.optimizer)
+        if self.clip_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(
+                self._params(), self.clip_grad_norm, norm_type=self.clip_grad_norm_type
+            )
+        if self.grad_scaler is not None:
+            self.grad_scaler.step(self.optimizer)
+            self.grad_scaler.update()
+        else:
+            self.optimizer.step()
+
+    def state_dict(self):
+        ret = super().state_dict()
+        if self.grad_scaler is not None:
+            ret["grad_scaler"] = self.grad_scaler.state_dict()
+        return ret
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        if self.grad_scaler is not None and "grad_scaler" in state_dict:
+            self.grad_scaler.load_state_dict(state_dict["grad_scaler"])
