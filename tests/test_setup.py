@@ -1,4 +1,5 @@
 """Foundation: the environment check, package import and the project layout."""
+
 import os
 import subprocess
 import sys
