@@ -9,6 +9,10 @@ import importlib
 import importlib.metadata as md
 import platform
 import sys
+import warnings
+
+# torch >= 2.10 warns when modules that use torch.jit.script are imported; not ours to fix.
+warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
 
 
 def _version(dist):
