@@ -1,1 +1,73 @@
-"""data"""
+"""HOI datasets for RmLR: loaders, registration, the dataset mapper and the synthetic dataset.
+
+Importing this package registers ``hico_det_{train,test}``, ``vcoco_{trainval,train,val,test}``
+and ``synthetic_hoi_{train,test}`` (:mod:`.builtin`). Dataset dicts, metadata and mapper output
+follow ``projects/RmLR/README.md``.
+"""
+
+from . import builtin  # noqa: F401  (registration by import)
+from .annotation_text import (
+    build_hoi_text,
+    interaction_sentence,
+    join_sentences,
+    join_sentences_with_spans,
+    readable_name,
+    verb_phrase,
+)
+from .hico_det import (
+    count_hoi_instances,
+    hico_det_rare_split,
+    load_hico_det_json,
+    register_hico_det,
+)
+from .mapper import HOIDatasetMapper
+from .metadata import (
+    COCO_THING_CLASSES,
+    HICO_HOI_CLASSES,
+    HICO_VERBS,
+    PERSON_CATEGORY_ID,
+    VCOCO_ACTION_ROLES,
+    HOIMetadata,
+)
+from .synthetic import (
+    SYNTHETIC_HOI_CLASSES,
+    SYNTHETIC_OBJECTS,
+    SYNTHETIC_VERBS,
+    ensure_synthetic_hoi,
+    generate_synthetic_hoi,
+    register_synthetic_hoi,
+)
+from .transforms import ColorJitter, ColorJitterTransform, RandomSelect, build_upt_augmentation
+from .vcoco import load_vcoco_json, register_vcoco
+
+__all__ = [
+    "HOIDatasetMapper",
+    "register_hico_det",
+    "register_vcoco",
+    "load_hico_det_json",
+    "load_vcoco_json",
+    "count_hoi_instances",
+    "hico_det_rare_split",
+    "build_upt_augmentation",
+    "ColorJitter",
+    "ColorJitterTransform",
+    "RandomSelect",
+    "build_hoi_text",
+    "interaction_sentence",
+    "join_sentences",
+    "join_sentences_with_spans",
+    "readable_name",
+    "verb_phrase",
+    "register_synthetic_hoi",
+    "generate_synthetic_hoi",
+    "ensure_synthetic_hoi",
+    "SYNTHETIC_OBJECTS",
+    "SYNTHETIC_VERBS",
+    "SYNTHETIC_HOI_CLASSES",
+    "COCO_THING_CLASSES",
+    "HICO_VERBS",
+    "HICO_HOI_CLASSES",
+    "VCOCO_ACTION_ROLES",
+    "PERSON_CATEGORY_ID",
+    "HOIMetadata",
+]

@@ -1,0 +1,107 @@
+"""Checked readers shared by the annotation loaders: every error names the file and the entry.
+
+``where`` arguments are prefixes such as ``"instances_test2015.json: image 12 (name.jpg), pair 3"``.
+"""
+
+import json
+import logging
+import os
+import re
+from typing import Dict, List, Sequence, Tuple
+
+__all__ = [
+    "read_json",
+    "check_id",
+    "check_one_based_id",
+    "check_box",
+    "check_image_size",
+    "hico_box",
+    "image_ids_from_names",
+    "finish_dicts",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def read_json(json_file: str):
+    """``json.load`` with errors that name the file (``FileNotFoundError`` / ``ValueError``)."""
+    try:
+        with open(json_file) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{json_file}: not a valid JSON file ({e})") from e
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{json_file}: not a text (JSON) file ({e})") from e
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_id(value, upper: int, what: str, where: str) -> int:
+    """An integer id in ``[0, upper)`` (integral floats accepted), else ``ValueError``."""
+    if _is_number(value) and float(value).is_integer() and 0 <= value < upper:
+        return int(value)
+    raise ValueError(f"{where}: {what} {value!r} out of range [0, {upper})")
+
+
+def check_one_based_id(value, num: int, what: str, where: str) -> int:
+    """A 1-based id in ``[1, num]`` (PPDM-style files) as a 0-based id, else ``ValueError``."""
+    if _is_number(value) and float(value).is_integer() and 1 <= value <= num:
+        return int(value) - 1
+    raise ValueError(f"{where}: {what} {value!r} out of range [1, {num}]")
+
+
+def check_box(value, what: str, where: str) -> List[float]:
+    """Four numbers ``[x1, y1, x2, y2]`` as floats, else ``ValueError`` (geometry is checked by
+    :class:`rmlr.data.box_pairs.PairRecordBuilder`)."""
+    if isinstance(value, (list, tuple)) and len(value) == 4 and all(map(_is_number, value)):
+        return [float(v) for v in value]
+    raise ValueError(f"{where}: {what} must be 4 numbers [x1, y1, x2, y2], got {value!r}")
+
+
+def check_image_size(value, where: str) -> Tuple[int, int]:
+    """``[width, height]`` of positive integers, else ``ValueError``."""
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(_is_number(v) and float(v).is_integer() and v > 0 for v in value)
+    ):
+        return int(value[0]), int(value[1])
+    raise ValueError(f"{where}: image size must be [width, height] > 0, got {value!r}")
+
+
+def hico_box(value, what: str, where: str) -> List[float]:
+    """HICO's 1-based inclusive pixel indices ``[X1, Y1, X2, Y2]`` -> continuous XYXY_ABS
+    ``[X1 - 1, Y1 - 1, X2, Y2]``."""
+    x1, y1, x2, y2 = check_box(value, what, where)
+    return [x1 - 1.0, y1 - 1.0, x2, y2]
+
+
+def image_ids_from_names(file_names: Sequence[str]) -> List[int]:
+    """The number at the end of each file name (``HICO_test2015_00000042.jpg`` -> 42); the index
+    in the list for all of them when a name has no number or two names share one."""
+    ids = []
+    for name in file_names:
+        match = re.search(r"(\d+)\D*$", os.path.basename(name))
+        if match is None:
+            return list(range(len(file_names)))
+        ids.append(int(match.group(1)))
+    return ids if len(set(ids)) == len(ids) else list(range(len(file_names)))
+
+
+def finish_dicts(dicts: List[Dict], json_file: str, filter_empty: bool) -> List[Dict]:
+    """Apply ``filter_empty`` (drop images without interactions), refuse an empty dataset and log
+    the counts."""
+    num_pairs = sum(len(d["interactions"]) for d in dicts)
+    empty = sum(1 for d in dicts if not d["interactions"])
+    if filter_empty:
+        dicts = [d for d in dicts if d["interactions"]]
+        if empty:
+            logger.info(f"{json_file}: dropped {empty} image(s) without interactions (training)")
+    if not dicts:
+        detail = "no image with an interaction" if filter_empty else "no image"
+        raise ValueError(f"{json_file}: empty dataset ({detail})")
+    kept = "" if filter_empty else f", {empty} of them without interactions (kept)"
+    logger.info(f"{json_file}: {len(dicts)} images{kept}, {num_pairs} interactions")
+    return dicts
