@@ -21,7 +21,7 @@ from rmlr.engine import (
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_NET = os.path.join(REPO, "tools", "lazyconfig_train_net.py")
-TOY_CONFIG = os.path.join(REPO, "tests", "configs", "toy_train.py")
+TOY_CONFIG = os.path.join(REPO, "tests", "toy_train_config.py")
 
 
 def run_train_net(output_dir, *extra, env=None, check=True):
@@ -162,7 +162,7 @@ def test_resolve_device():
 def test_results_table_layout():
     table = format_results_table(
         {
-            "hico_det": {"default_full": 36.93, "default_rare": 29.03, "default_non_rare": 39.29},
+            "hico_det": {"full": 36.93, "rare": 29.03, "non_rare": 39.29},
             "vcoco": {"AP_role_S1": 63.78, "AP_role_S2": 69.81},
         }
     )

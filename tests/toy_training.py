@@ -1,6 +1,6 @@
 """A toy regression task that exercises the training entry without any HOI model.
 
-Used by ``tests/test_engine.py`` through ``tests/configs/toy_train.py``: a linear model, a list
+Used by ``tests/test_engine.py`` through ``tests/toy_train_config.py``: a linear model, a list
 dataset with ids, an identity mapper and an evaluator that gathers across ranks. Setting the
 environment variable ``TOY_LOG`` makes the model append every consumed sample id (with the rank)
 to that file; ``TOY_KILL_AT_FORWARD=N`` kills the process with SIGKILL at its N-th training forward.

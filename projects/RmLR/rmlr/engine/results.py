@@ -5,7 +5,7 @@ from typing import Dict, Mapping
 __all__ = ["format_results_table"]
 
 # Rows and columns of the two protocols' tables, as the HOI literature prints them.
-_HICO_ROWS = (("Default", "default"), ("Known Object", "known_object"))
+_HICO_ROWS = (("Default", ""), ("Known Object", "ko_"))
 _HICO_COLS = (("Full", "full"), ("Rare", "rare"), ("Non-rare", "non_rare"))
 _VCOCO_COLS = (("AP_role S1", "AP_role_S1"), ("AP_role S2", "AP_role_S2"), ("AP_agent", "AP_agent"))
 
@@ -17,8 +17,8 @@ def _fmt(value) -> str:
 def format_results_table(results: Mapping[str, Mapping[str, float]]) -> str:
     """Markdown table(s) for the evaluator results ``{"hico_det": {...}, "vcoco": {...}, ...}``.
 
-    HICO-DET metrics are read from keys ``"<setting>_<subset>"`` (e.g. ``default_full``,
-    ``known_object_rare``), V-COCO from ``AP_role_S1`` / ``AP_role_S2`` / ``AP_agent``; any other
+    HICO-DET metrics are read from the evaluator's keys ``full``/``rare``/``non_rare`` (Default)
+    and ``ko_full``/``ko_rare``/``ko_non_rare`` (Known Object), V-COCO from ``AP_role_S1`` / ``AP_role_S2`` / ``AP_agent``; any other
     task (e.g. ``bbox`` from a detection evaluator) is listed metric by metric.
     """
     parts = []
@@ -28,7 +28,7 @@ def format_results_table(results: Mapping[str, Mapping[str, float]]) -> str:
             lines = ["| HICO-DET mAP | " + " | ".join(c for c, _ in _HICO_COLS) + " |"]
             lines.append("|---" * (len(_HICO_COLS) + 1) + "|")
             for row_name, row in _HICO_ROWS:
-                vals = [_fmt(metrics.get(f"{row}_{col}")) for _, col in _HICO_COLS]
+                vals = [_fmt(metrics.get(f"{row}{col}")) for _, col in _HICO_COLS]
                 lines.append(f"| {row_name} | " + " | ".join(vals) + " |")
         elif task == "vcoco":
             lines = ["| V-COCO | " + " | ".join(c for c, _ in _VCOCO_COLS) + " |"]
