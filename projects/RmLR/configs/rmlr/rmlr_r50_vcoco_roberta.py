@@ -1,0 +1,7 @@
+"""Table 3: RoBERTa-base as the text teacher (hidden size 768; separator ``</s>``)."""
+
+from .rmlr_r50_vcoco import dataloader, lr_multiplier, model, optimizer, train
+
+model.text_teacher.model_name_or_path = "roberta-base"
+model.text_teacher.embed_dim = 768
+train.output_dir = "./output/rmlr_r50_vcoco_roberta"

@@ -1,0 +1,304 @@
+"""Interaction Reasoning Module (IRM, Sec. 3.4-3.5, Eq. 9 and 20), after UPT's interaction head.
+
+Shape shorthand (extends :mod:`rmlr.modeling.entity_detections` and :mod:`rmlr.modeling.pairs`):
+    R_max: most entities in one image      S: spatial encoding width (512)
+    U: cooperative-layer representation width (512)     T~: pair-token width (1024)
+    Og, Om: widths of g^v and m^v (512, 0 when absent)  H: IRM width (512)
+
+Following UPT (https://github.com/fredzzhang/upt/blob/main/interaction_head.py), per image:
+
+1. Box-pair spatial encodings for every ordered pair of entities (36 features -> MLP -> S).
+2. Cooperative layers (UPT's "modified encoder", 2 layers): each entity token (D) receives
+   messages from every entity of its image; the attention logit of sender a to receiver b is a
+   per-head linear function of (u_a, u_b, p_ab), normalised over the senders a; the message is a
+   per-head linear map of u_a * p_ab (u: unary features, p: pairwise spatial features, both
+   projected to U and split into heads); then residual + LayerNorm and a GELU FFN (4 D) with
+   residual + LayerNorm.
+3. Pair tokens s~ (the paper's S~): UPT's multi-branch fusion of the two refined entity tokens
+   with the pair's spatial encoding. UPT's 16 branches ``relu(sum_c W3_c relu(W1_c a * W2_c s))``
+   equal one branch of width ``16 x (U / 16)`` (the branch sums are one matrix product on the
+   concatenated branches), so we write it as such; width T~ = 1024 (Appendix B: "we concatenate
+   human and object tokens to construct a 1024-dimensional vector").
+4. Eq. 9: ``H^v = FC(cat(g^v, s~, m^v))`` -> H (g^v / m^v from the IRE; left out when the IRE is
+   ablated: Table 2's "plain model" and "w/o Rm" use the entity tokens alone). Eq. 9 gives H^v the
+   text width D^l, 512 for the paper's MobileBERT: H = 512 (UPT's competitive layer is 1024 wide;
+   512 also keeps the added inference cost within about 2% of DETR-R50).
+5. Competitive layer(s) (paper: 1; Table 8: 1 or 2): post-norm transformer encoder layers over all
+   pairs of one image (UPT's layer: 8 heads, FFN 2 x H, GELU, LayerNorm eps 1e-12) -> O^v.
+6. Classifier ``FFN_o`` (Eq. 20): a linear layer to the V verb logits.
+"""
+
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention_layers import (
+    FeedForward,
+    TransformerEncoderLayer,
+    pack_sequences,
+    unpack_sequences,
+)
+from .pairs import HOIPairs
+
+__all__ = ["CooperativeLayer", "MultiBranchFusion", "InteractionReasoningModule"]
+
+
+class CooperativeLayer(nn.Module):
+    """UPT's cooperative ("modified encoder") layer over the entities of each image."""
+
+    def __init__(
+        self,
+        *,
+        unary_dim: int = 256,
+        spatial_dim: int = 512,
+        representation_dim: int = 512,
+        num_heads: int = 8,
+        ffn_ratio: int = 4,
+        dropout: float = 0.1,
+    ):
+        """
+        Args:
+            unary_dim: D, width of the entity tokens.
+            spatial_dim: S, width of the pairwise spatial encodings.
+            representation_dim: U, width of the projected unary / pairwise features.
+            num_heads: heads; each has ``U / num_heads`` channels.
+            ffn_ratio: FFN width as a multiple of D (UPT: 4).
+            dropout: dropout after the aggregation and in the FFN.
+        """
+        super().__init__()
+        if representation_dim % num_heads != 0:
+            raise ValueError(
+                f"representation_dim={representation_dim} not divisible by {num_heads}"
+            )
+        self.num_heads = num_heads
+        self.head_dim = representation_dim // num_heads
+        self.unary = nn.Linear(unary_dim, representation_dim)
+        self.pairwise = nn.Linear(spatial_dim, representation_dim)
+        # One linear map of cat(u_sender, u_receiver, p) per head, split into its three blocks.
+        self.attn_sender = nn.Parameter(torch.empty(num_heads, self.head_dim))
+        self.attn_receiver = nn.Parameter(torch.empty(num_heads, self.head_dim))
+        self.attn_pairwise = nn.Parameter(torch.empty(num_heads, self.head_dim))
+        self.attn_bias = nn.Parameter(torch.zeros(num_heads))
+        self.message_weight = nn.Parameter(torch.empty(num_heads, self.head_dim, self.head_dim))
+        self.message_bias = nn.Parameter(torch.zeros(num_heads, self.head_dim))
+        self.aggregate = nn.Linear(representation_dim, unary_dim)
+        self.norm = nn.LayerNorm(unary_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.ffn = FeedForward(
+            embed_dim=unary_dim, ffn_dim=unary_dim * ffn_ratio, dropout=dropout, activation="gelu"
+        )
+        self.ffn_norm = nn.LayerNorm(unary_dim)
+        self.ffn_dropout = nn.Dropout(dropout)
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        # nn.Linear's default initialisation, for the per-head maps written as parameters.
+        attn_bound = 1.0 / (3 * self.head_dim) ** 0.5
+        msg_bound = 1.0 / self.head_dim**0.5
+        for p in (self.attn_sender, self.attn_receiver, self.attn_pairwise):
+            nn.init.uniform_(p, -attn_bound, attn_bound)
+        nn.init.uniform_(self.attn_bias, -attn_bound, attn_bound)
+        nn.init.uniform_(self.message_weight, -msg_bound, msg_bound)
+        nn.init.uniform_(self.message_bias, -msg_bound, msg_bound)
+
+    def forward(
+        self, x: torch.Tensor, spatial: torch.Tensor, padding_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """
+        Args:
+            x: (N, R_max, D) entity tokens, packed per image.
+            spatial: (N, R_max, R_max, S), [n, a, b] = encoding of the pair (a, b).
+            padding_mask: (N, R_max) bool, True on padding.
+
+        Returns:
+            (N, R_max, D); padded rows are zero.
+        """
+        n, r, _ = x.shape
+        heads, dim = self.num_heads, self.head_dim
+        u = F.relu(self.unary(x)).view(n, r, heads, dim).permute(0, 2, 1, 3)  # (N, h, R, d)
+        p = F.relu(self.pairwise(spatial)).view(n, r, r, heads, dim).permute(0, 3, 1, 2, 4)
+        logits = (
+            torch.einsum("nhad,hd->nha", u, self.attn_sender)[:, :, :, None]
+            + torch.einsum("nhbd,hd->nhb", u, self.attn_receiver)[:, :, None, :]
+            + torch.einsum("nhabd,hd->nhab", p, self.attn_pairwise)
+            + self.attn_bias[None, :, None, None]
+        )
+        sender_pad = padding_mask[:, None, :, None]
+        logits = logits.masked_fill(sender_pad, torch.finfo(logits.dtype).min)
+        weights = logits.softmax(dim=2).masked_fill(sender_pad, 0.0)  # normalised over senders
+        messages = (
+            torch.einsum("nhabd,hde->nhabe", u[:, :, :, None, :] * p, self.message_weight)
+            + self.message_bias[None, :, None, None, :]
+        )
+        aggregated = (weights[..., None] * messages).sum(dim=2)  # (N, h, R, d) per receiver
+        aggregated = aggregated.permute(0, 2, 1, 3).reshape(n, r, heads * dim)
+        x = self.norm(x + self.dropout(self.aggregate(F.relu(aggregated))))
+        x = self.ffn_norm(x + self.ffn_dropout(self.ffn(x)))
+        return x.masked_fill(padding_mask[..., None], 0.0)
+
+
+class MultiBranchFusion(nn.Module):
+    """UPT's multi-branch fusion of appearance and spatial features (see the module docstring):
+    ``relu(W3 relu(W1 a * W2 s))``."""
+
+    def __init__(self, *, appearance_dim: int, spatial_dim: int, hidden_dim: int, output_dim: int):
+        super().__init__()
+        self.appearance = nn.Linear(appearance_dim, hidden_dim)
+        self.spatial = nn.Linear(spatial_dim, hidden_dim)
+        self.output = nn.Linear(hidden_dim, output_dim)
+
+    def forward(self, appearance: torch.Tensor, spatial: torch.Tensor) -> torch.Tensor:
+        """(P, appearance_dim), (P, spatial_dim) -> (P, output_dim)."""
+        return F.relu(self.output(F.relu(self.appearance(appearance) * self.spatial(spatial))))
+
+
+class InteractionReasoningModule(nn.Module):
+    """Cooperative layers, pair tokens, Eq. 9 fusion, competitive layers and verb classifier."""
+
+    def __init__(
+        self,
+        *,
+        spatial_encoder: nn.Module,
+        num_verbs: int,
+        unary_dim: int = 256,
+        spatial_dim: int = 512,
+        num_cooperative_layers: int = 2,
+        cooperative_dim: int = 512,
+        cooperative_heads: int = 8,
+        pair_dim: int = 1024,
+        global_dim: int = 512,
+        cue_dim: int = 512,
+        hidden_dim: int = 512,
+        num_layers: int = 1,
+        num_heads: int = 8,
+        ffn_dim: int = 1024,
+        dropout: float = 0.1,
+        norm_eps: float = 1e-12,
+    ):
+        """
+        Args:
+            spatial_encoder: a :class:`~rmlr.modeling.spatial_encoding.BoxPairSpatialEncoder`
+                with output width ``spatial_dim``.
+            num_verbs: V.
+            unary_dim: D, DETR decoder width.
+            spatial_dim: S.
+            num_cooperative_layers: UPT: 2.
+            cooperative_dim: U, width inside the cooperative layers (UPT: 512).
+            cooperative_heads: heads of the cooperative layers (UPT: 8).
+            pair_dim: T~, width of the pair token s~ (Appendix B: 1024).
+            global_dim: Og, width of g^v; 0 when there is no IRE.
+            cue_dim: Om, width of m^v; 0 when there is no IRE.
+            hidden_dim: H, width of H^v and O^v (Eq. 9: D^l = 512; UPT's competitive layer: 1024).
+            num_layers: competitive layers (paper: 1).
+            num_heads: heads of the competitive layers.
+            ffn_dim: FFN width of the competitive layers (UPT: 2 x H).
+            dropout: dropout of all layers.
+            norm_eps: LayerNorm epsilon of the competitive layers (UPT's ``pocket``: 1e-12).
+        """
+        super().__init__()
+        self.spatial_encoder = spatial_encoder
+        self.cooperative_layers = nn.ModuleList(
+            [
+                CooperativeLayer(
+                    unary_dim=unary_dim,
+                    spatial_dim=spatial_dim,
+                    representation_dim=cooperative_dim,
+                    num_heads=cooperative_heads,
+                    dropout=dropout,
+                )
+                for _ in range(num_cooperative_layers)
+            ]
+        )
+        self.pair_fusion = MultiBranchFusion(
+            appearance_dim=2 * unary_dim,
+            spatial_dim=spatial_dim,
+            hidden_dim=cooperative_dim,
+            output_dim=pair_dim,
+        )
+        self.global_dim = global_dim
+        self.cue_dim = cue_dim
+        self.fusion = nn.Linear(global_dim + pair_dim + cue_dim, hidden_dim)
+        self.competitive_layers = nn.ModuleList(
+            [
+                TransformerEncoderLayer(
+                    embed_dim=hidden_dim,
+                    num_heads=num_heads,
+                    ffn_dim=ffn_dim,
+                    dropout=dropout,
+                    activation="gelu",
+                    norm_eps=norm_eps,
+                )
+                for _ in range(num_layers)
+            ]
+        )
+        self.classifier = nn.Linear(hidden_dim, num_verbs)
+        self.hidden_dim = hidden_dim
+        self.num_verbs = num_verbs
+
+    def pair_tokens(self, pairs: HOIPairs, image_hw: torch.Tensor) -> torch.Tensor:
+        """Steps 1-3: (P, T~) pair tokens s~ from cooperatively refined entity tokens.
+
+        Args:
+            pairs: P pairs of N images.
+            image_hw: (N, 2) input-image height and width of each image.
+        """
+        n = pairs.num_images
+        tokens, padding = pack_sequences(pairs.entity_embeddings, pairs.entity_image, n)
+        boxes, _ = pack_sequences(pairs.entity_boxes, pairs.entity_image, n)
+        r = boxes.shape[1]
+        spatial = self.spatial_encoder(
+            boxes[:, :, None, :].expand(n, r, r, 4),
+            boxes[:, None, :, :].expand(n, r, r, 4),
+            image_hw[:, None, None, :].to(boxes.dtype),
+        )
+        tokens = tokens.to(spatial.dtype)
+        for layer in self.cooperative_layers:
+            tokens = layer(tokens, spatial, padding)
+        unary = unpack_sequences(tokens, padding)
+        counts = torch.bincount(pairs.entity_image, minlength=n)
+        slot = (
+            torch.arange(unary.shape[0], device=unary.device)
+            - (counts.cumsum(0) - counts)[pairs.entity_image]
+        )
+        h, o = pairs.human_index, pairs.object_index
+        pair_spatial = spatial[pairs.image_index, slot[h], slot[o]]
+        return self.pair_fusion(torch.cat([unary[h], unary[o]], dim=1), pair_spatial)
+
+    def forward(
+        self,
+        pairs: HOIPairs,
+        image_hw: torch.Tensor,
+        global_context: Optional[torch.Tensor] = None,
+        cues: Optional[torch.Tensor] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Args:
+            pairs: P pairs of N images.
+            image_hw: (N, 2) input-image height and width.
+            global_context: (N, Og) g^v, or None without IRE.
+            cues: (P, Om) m^v, or None without IRE.
+
+        Returns:
+            features: (P, H) O^v, the competitive layers' output.
+            logits: (P, V) verb logits (not yet masked to valid verbs).
+        """
+        if (global_context is None) != (self.global_dim == 0) or (cues is None) != (
+            self.cue_dim == 0
+        ):
+            raise ValueError(
+                "IRM: g^v / m^v must be given exactly when global_dim / cue_dim are non-zero "
+                f"(global_dim={self.global_dim}, cue_dim={self.cue_dim})"
+            )
+        parts = [self.pair_tokens(pairs, image_hw)]
+        if global_context is not None:
+            parts.insert(0, global_context[pairs.image_index])
+        if cues is not None:
+            parts.append(cues)
+        x = self.fusion(torch.cat(parts, dim=1))
+        packed, padding = pack_sequences(x, pairs.image_index, pairs.num_images)
+        for layer in self.competitive_layers:
+            packed = layer(packed, key_padding_mask=padding)
+        features = unpack_sequences(packed, padding)
+        return features, self.classifier(features)

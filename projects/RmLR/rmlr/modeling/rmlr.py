@@ -1,0 +1,357 @@
+"""RmLR, the meta-architecture: frozen DETR -> pairs -> IRE -> IRM, with cross-modal learning from a
+frozen text teacher in training.
+
+Shape shorthand (extends :mod:`rmlr.modeling.entity_detections` and :mod:`rmlr.modeling.pairs`):
+    H: IRM width       X: supervised (pair, valid verb) entries       C: (pair, sub-sentence) couples
+
+Forward (paper Sec. 3, Algorithm 1):
+
+1. The frozen entity stage gives, per image, entities (boxes, scores, labels, decoder states S^v)
+   and the C5 map X^v (:class:`~rmlr.modeling.entity_detections.EntityDetections`).
+2. Pairs: every detected human with every other entity (:mod:`rmlr.modeling.pairs`).
+3. IRE (:mod:`rmlr.modeling.interactive_relation_encoder`): m^v per pair, g^v per image.
+4. IRM (:mod:`rmlr.modeling.interaction_reasoning`): H^v = FC(cat(g^v, s~, m^v)), competitive
+   layer -> O^v, verb logits; score ``sigmoid(logit) * (s_h * s_o)^lambda`` on the verbs valid for
+   the detected object (lambda 1 in training, 2.8 at inference).
+5. Training: the text teacher (:mod:`rmlr.modeling.text_teacher`) and cross-modal learning
+   (:mod:`rmlr.modeling.cross_modal`) add the four alignment terms to UPT's focal loss
+   (:mod:`rmlr.modeling.losses`). Loss dict: ``loss_hoi`` (weight 2.0), ``loss_sentence_irm``
+   (1.0), ``loss_word_irm`` (1.0), ``loss_sentence_ire`` (0.1), ``loss_word_ire`` (0.1): Table 7's
+   best row (lambda_hoi, l_s^m, l_w^m, l_s^a, l_w^a); superscript m = IRM side, a = IRE side.
+
+Choices where the paper is silent (UPT = https://github.com/fredzzhang/upt):
+
+* Pairs, GT association (min IoU >= 0.5, multi-label, object class not compared), spatial
+  encodings, cooperative layers (2), the competitive layer (post-norm, 8 heads, FFN 2 x width,
+  GELU), verb classifier masked to the object's valid verbs, the product score and its focal
+  loss (alpha 0.5, gamma 0.2, normalised by positives averaged over ranks): UPT.
+* IRM width 512: Eq. 9 puts H^v in R^{D^l}, the text width (512 for MobileBERT); UPT's
+  competitive layer is 1024 wide (a config value). The cross-modal layers are 1024 wide
+  (Sec. 4.2); O^v is projected to 1024 there.
+* The focal-loss normaliser is clamped to >= 1 (UPT divides by zero without positives).
+* Pair token s~: UPT's multi-branch fusion of the two cooperatively refined tokens with the pair's
+  spatial encoding, 1024-d (Appendix B's "1024-dimensional vector").
+* IRE width: C5 -> 128 channels (1x1 conv), 2 layers, 4 heads, FFN 512, DETR sine positions;
+  masked ROIAlign: 7x7 bins x 2x2 samples, sample points outside both boxes zeroed, GAP over the
+  whole union box (zeros included), edge replication beyond each image's valid cells. Chosen for
+  the cost budget (IRE + IRM add about 0.85 GMACs, 1.5%, to DETR-R50 at 800x800 with 30
+  pairs); the paper gives no width.
+* g^v averages the valid (unpadded) C5 cells (UPT averages the padded map).
+* Without IRE (Table 2: plain model, w/o Rm) H^v = FC(s~).
+* Cross-modal learning: M^v = the IRE's m^v; self-attention among the pairs of one image; the
+  cross-attention is the bare attention of Eq. 13/14 (a residual would make the word loss
+  trivial); a pair attends to the words of the sub-sentences of the GT interactions it matches
+  (``word_keys="matched"``); a pair matching several GT interactions gives one sentence-level row
+  per matched sub-sentence and one word-level row whose keys are all their words; D_L1 is the mean
+  over rows and channels; FFN_T = Linear-ReLU-Linear.
+* Eq. 19 (L_s^a) is missing from the paper's text; by symmetry with Eq. 18 it is
+  ``D_L1(E_cls, FFN_T^1(M^va))``. The symbols follow the equations: m = IRM side (O^va, Eq. 16
+  and 18), a = IRE side (M^va, Eq. 17 and 19); the prose after Eq. 17 swaps them.
+* The text teacher's E^w come from one sequence per image (sub-sentences joined by the
+  tokenizer's separator); E_cls from each sub-sentence alone; cached by string. It loads on its
+  first training call: inference builds no text model and never imports ``transformers``, and
+  the cross-modal modules are skipped in eval mode.
+* Terms with nothing to supervise are zeros connected to their parameters (DDP-safe).
+* The entity stage stays frozen and runs without gradient; its train/eval mode is its own
+  (``FrozenEntityDetector(keep_dropout=...)``).
+"""
+
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import torch
+from detectron2.data import MetadataCatalog
+from detectron2.modeling import META_ARCH_REGISTRY
+from detectron2.structures import Boxes, Instances
+from detectron2.utils.events import get_event_storage
+from torch import nn
+
+from .cross_modal import CrossModalLearning
+from .interaction_reasoning import InteractionReasoningModule
+from .interactive_relation_encoder import InteractiveRelationEncoder
+from .losses import connected_zero, product_score_focal_loss
+from .pairs import HOIPairs, associate_pairs, build_pairs
+from .text_teacher import TextTeacher
+
+__all__ = ["RmLR", "LOSS_NAMES", "DEFAULT_LOSS_WEIGHTS", "valid_verbs_from_metadata"]
+
+#: Every loss term RmLR can produce.
+LOSS_NAMES = (
+    "loss_hoi",
+    "loss_sentence_irm",
+    "loss_word_irm",
+    "loss_sentence_ire",
+    "loss_word_ire",
+)
+#: Table 7's best row: (lambda_hoi, l_s^m, l_w^m, l_s^a, l_w^a) = (2.0, 1.0, 1.0, 0.1, 0.1).
+DEFAULT_LOSS_WEIGHTS = dict(zip(LOSS_NAMES, (2.0, 1.0, 1.0, 0.1, 0.1)))
+
+
+def valid_verbs_from_metadata(dataset_name: str) -> List[List[int]]:
+    """``MetadataCatalog.get(dataset_name).valid_verbs_per_object`` (K lists of verb ids), for
+    configs: ``valid_verbs_per_object=L(valid_verbs_from_metadata)(dataset_name=...)``."""
+    meta = MetadataCatalog.get(dataset_name)
+    if not hasattr(meta, "valid_verbs_per_object"):
+        raise KeyError(f"dataset {dataset_name!r} has no metadata 'valid_verbs_per_object'")
+    return [list(v) for v in meta.valid_verbs_per_object]
+
+
+@META_ARCH_REGISTRY.register()
+class RmLR(nn.Module):
+    """Re-mine, Learn and Reason (see the module docstring for every design choice)."""
+
+    def __init__(
+        self,
+        *,
+        # Entity stage (frozen)
+        entity_detector: nn.Module,
+        # Visual HOI modules
+        ire: Optional[InteractiveRelationEncoder],
+        irm: InteractionReasoningModule,
+        # Cross-modal learning (training only; both None for Table 2's plain / w/o CL models)
+        text_teacher: Optional[TextTeacher] = None,
+        cross_modal: Optional[CrossModalLearning] = None,
+        # Dataset
+        num_verbs: int,
+        valid_verbs_per_object: Sequence[Sequence[int]],
+        person_category_id: int = 0,
+        # Loss parameters
+        fg_iou_threshold: float = 0.5,
+        focal_alpha: float = 0.5,
+        focal_gamma: float = 0.2,
+        loss_weights: Optional[Mapping[str, float]] = None,
+        # Scoring parameters: (s_h * s_o) ** power
+        score_power_train: float = 1.0,
+        score_power_test: float = 2.8,
+    ):
+        """
+        Args:
+            entity_detector: ``FrozenEntityDetector``: ``preprocess_image(batched_inputs)`` ->
+                ``ImageList`` and ``forward(images)`` -> ``EntityDetections``.
+            ire: the Interactive Relation Encoder, or None (plain model, w/o Rm).
+            irm: the Interaction Reasoning Module (its ``global_dim`` / ``cue_dim`` must equal
+                the IRE's output width, or 0 without IRE).
+            text_teacher: frozen text encoder; required exactly when ``cross_modal`` is given.
+            cross_modal: the alignment branches, or None (no cross-modal learning).
+            num_verbs: V.
+            valid_verbs_per_object: K lists of the verb ids valid for each object class.
+            person_category_id: the human class id.
+            fg_iou_threshold: min IoU of both boxes for a pair to match a GT interaction.
+            focal_alpha, focal_gamma: focal-loss parameters (UPT: 0.5, 0.2).
+            loss_weights: weight of each term of ``LOSS_NAMES`` (default
+                ``DEFAULT_LOSS_WEIGHTS``); weights of terms the model does not build are unused.
+            score_power_train, score_power_test: lambda of the detection-score prior.
+        """
+        super().__init__()
+        if (text_teacher is None) != (cross_modal is None):
+            raise ValueError("text_teacher and cross_modal must be given together (or neither)")
+        if cross_modal is not None and cross_modal.ire_branch is not None and ire is None:
+            raise ValueError("cross_modal.ire_branch aligns the IRE's features: it needs an IRE")
+        context = 0 if ire is None else ire.output_dim
+        if irm.global_dim != context or irm.cue_dim != context:
+            raise ValueError(
+                f"irm.global_dim={irm.global_dim} and irm.cue_dim={irm.cue_dim} must equal the "
+                f"IRE output width ({context}; 0 without IRE)"
+            )
+        if irm.num_verbs != num_verbs:
+            raise ValueError(f"irm.num_verbs={irm.num_verbs} but num_verbs={num_verbs}")
+        weights = dict(DEFAULT_LOSS_WEIGHTS if loss_weights is None else loss_weights)
+        unknown = set(weights) - set(LOSS_NAMES)
+        if unknown or set(LOSS_NAMES) - set(weights):
+            raise ValueError(f"loss_weights must have exactly the keys {LOSS_NAMES}")
+
+        self.entity_detector = entity_detector
+        self.ire = ire
+        self.irm = irm
+        self.text_teacher = text_teacher
+        self.cross_modal = cross_modal
+
+        self.num_verbs = num_verbs
+        self.person_category_id = person_category_id
+        mask = torch.zeros(len(valid_verbs_per_object), num_verbs, dtype=torch.bool)
+        for obj, verbs in enumerate(valid_verbs_per_object):
+            verbs = [int(v) for v in verbs]
+            if any(v < 0 or v >= num_verbs for v in verbs):
+                raise ValueError(f"valid verbs of object {obj} out of range [0, {num_verbs})")
+            mask[obj, verbs] = True
+        self.register_buffer("verb_mask", mask, persistent=False)
+
+        self.fg_iou_threshold = fg_iou_threshold
+        self.focal_alpha = focal_alpha
+        self.focal_gamma = focal_gamma
+        self.loss_weights = weights
+        self.score_power_train = score_power_train
+        self.score_power_test = score_power_test
+
+    @property
+    def device(self) -> torch.device:
+        return self.verb_mask.device
+
+    def forward(self, batched_inputs: List[Dict]):
+        """
+        Args:
+            batched_inputs: N mapper outputs (``projects/RmLR/README.md``); training also reads
+                ``instances``, ``interactions`` and (with cross-modal learning) ``hoi_text``.
+
+        Returns:
+            Training: dict of weighted ``loss_*`` scalars. Inference: N dicts
+            ``{"hoi_instances": Instances}`` (see :meth:`inference`).
+        """
+        images = self.entity_detector.preprocess_image(batched_inputs)
+        with torch.no_grad():
+            detections = self.entity_detector(images)
+        pairs = build_pairs(detections, person_label=self.person_category_id)
+        image_hw = torch.as_tensor(
+            [[int(h), int(w)] for h, w in images.image_sizes], device=pairs.entity_boxes.device
+        )
+
+        cues = global_context = None
+        if self.ire is not None:
+            cues, global_context = self.ire(
+                detections.features,
+                detections.feature_mask,
+                pairs.boxes_h,
+                pairs.boxes_o,
+                pairs.image_index,
+            )
+        features, logits = self.irm(pairs, image_hw, global_context, cues)
+        power = self.score_power_train if self.training else self.score_power_test
+        prior = (pairs.scores_h * pairs.scores_o) ** power
+        valid = self.verb_mask[pairs.object_labels]  # (P, V)
+
+        if self.training:
+            return self.losses(batched_inputs, pairs, logits, prior, valid, features, cues)
+        return self.inference(batched_inputs, images.image_sizes, pairs, logits, prior, valid)
+
+    def losses(
+        self,
+        batched_inputs: List[Dict],
+        pairs: HOIPairs,
+        logits: torch.Tensor,
+        prior: torch.Tensor,
+        valid: torch.Tensor,
+        features: torch.Tensor,
+        cues: Optional[torch.Tensor],
+    ) -> Dict[str, torch.Tensor]:
+        """Eq. 21-22. logits (P, V), prior (P,), valid (P, V), features (P, H), cues (P, Om)."""
+        device = logits.device
+        gt_h, gt_o, gt_verbs = [], [], []
+        for x in batched_inputs:
+            boxes = x["instances"].gt_boxes.tensor.to(device)
+            inter = torch.as_tensor(x["interactions"], device=device, dtype=torch.int64).view(-1, 3)
+            gt_h.append(boxes[inter[:, 0]])
+            gt_o.append(boxes[inter[:, 1]])
+            gt_verbs.append(inter[:, 2])
+        matches = associate_pairs(
+            pairs,
+            gt_h,
+            gt_o,
+            gt_verbs,
+            num_verbs=self.num_verbs,
+            iou_threshold=self.fg_iou_threshold,
+        )
+        x, y = torch.nonzero(valid, as_tuple=True)
+        loss_hoi = product_score_focal_loss(
+            logits[x, y],
+            prior[x],
+            matches.labels[x, y],
+            alpha=self.focal_alpha,
+            gamma=self.focal_gamma,
+        )
+        if x.numel() == 0:  # nothing to classify in this batch: keep every parameter in the graph
+            modules = [m for m in (self.ire, self.irm) if m is not None]
+            loss_hoi = loss_hoi + connected_zero(p for m in modules for p in m.parameters())
+        losses = {"loss_hoi": self.loss_weights["loss_hoi"] * loss_hoi}
+
+        if self.cross_modal is not None:
+            pair_sentence = self._pair_sentences(batched_inputs, matches, device)
+            teacher = self.text_teacher([self._hoi_text(x) for x in batched_inputs])
+            terms = self.cross_modal(
+                ire_features=cues,
+                irm_features=features,
+                image_index=pairs.image_index,
+                num_images=pairs.num_images,
+                pair_sentence=pair_sentence,
+                teacher=teacher,
+            )
+            losses.update({k: self.loss_weights[k] * v for k, v in terms.items()})
+
+        self._put_metrics(
+            pairs_per_image=len(pairs) / max(pairs.num_images, 1),
+            positives=float(matches.labels[x, y].sum().item()),
+            matched_pairs=float(torch.unique(matches.pair_index).numel()),
+        )
+        return losses
+
+    @staticmethod
+    def _hoi_text(x: Dict) -> Dict:
+        if "hoi_text" not in x:
+            raise KeyError(
+                "cross-modal learning needs 'hoi_text' in every training input (HOIDatasetMapper)"
+            )
+        return x["hoi_text"]
+
+    def _pair_sentences(self, batched_inputs, matches, device) -> torch.Tensor:
+        """(C, 2) distinct (pair, batch-level sub-sentence) couples of the matched pairs."""
+        to_sentence, offset = [], 0
+        for x in batched_inputs:
+            text = self._hoi_text(x)
+            its = torch.as_tensor(text["interaction_to_sentence"], dtype=torch.int64).view(-1)
+            to_sentence.append(its.to(device) + offset)
+            offset += len(text["sentences"])
+        gt_to_sentence = torch.cat(to_sentence)
+        couples = torch.stack([matches.pair_index, gt_to_sentence[matches.gt_index]], dim=1)
+        return torch.unique(couples, dim=0) if couples.shape[0] else couples
+
+    @staticmethod
+    def _put_metrics(**values: float) -> None:
+        try:
+            storage = get_event_storage()
+        except AssertionError:  # called outside a trainer (tests, scripts)
+            return
+        for name, value in values.items():
+            storage.put_scalar(f"rmlr/{name}", value)
+
+    def inference(
+        self,
+        batched_inputs: List[Dict],
+        image_sizes: Sequence[Sequence[int]],
+        pairs: HOIPairs,
+        logits: torch.Tensor,
+        prior: torch.Tensor,
+        valid: torch.Tensor,
+    ) -> List[Dict[str, Instances]]:
+        """One row per (pair, valid verb), boxes rescaled to the original image size.
+
+        Returns:
+            N dicts ``{"hoi_instances": Instances((height, width), pred_subject_boxes=Boxes,
+            pred_object_boxes=Boxes, pred_object_classes=int64, pred_verb_classes=int64,
+            scores=float)}``.
+        """
+        x, y = torch.nonzero(valid, as_tuple=True)
+        scores = torch.sigmoid(logits[x, y]) * prior[x]
+        image = pairs.image_index[x]
+        results = []
+        for i, (inp, (in_h, in_w)) in enumerate(zip(batched_inputs, image_sizes)):
+            height, width = inp.get("height", in_h), inp.get("width", in_w)
+            scale = torch.as_tensor(
+                [width / in_w, height / in_h, width / in_w, height / in_h], device=scores.device
+            )
+            keep = image == i
+            rows = x[keep]
+            boxes_h = Boxes(pairs.boxes_h[rows] * scale)
+            boxes_o = Boxes(pairs.boxes_o[rows] * scale)
+            boxes_h.clip((height, width))
+            boxes_o.clip((height, width))
+            results.append(
+                {
+                    "hoi_instances": Instances(
+                        (height, width),
+                        pred_subject_boxes=boxes_h,
+                        pred_object_boxes=boxes_o,
+                        pred_object_classes=pairs.object_labels[rows],
+                        pred_verb_classes=y[keep],
+                        scores=scores[keep],
+                    )
+                }
+            )
+        return results

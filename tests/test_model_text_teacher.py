@@ -1,0 +1,202 @@
+"""The frozen text teacher: E_cls / E^w, token spans, caching, long texts, loading and errors.
+
+Tiny random BERT / MobileBERT encoders are saved to a temporary folder with a small WordPiece
+vocabulary (no model hub); one test uses the installed MiniLM weights when present.
+"""
+
+import importlib.util
+import os
+
+import pytest
+import torch
+
+from rmlr.modeling.text_teacher import MINILM_PACKAGE, TextTeacher, installed_minilm_path
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from intra-op threads, and on a busy machine (CI runners, shared
+    cores) waiting for descheduled threads makes these tests 10-50x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+transformers = pytest.importorskip("transformers")
+
+VOCAB = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "person",
+    "ride",
+    "bicycle",
+    "hold",
+    "horse",
+    "cup",
+    "drink",
+    "with",
+    "sit",
+    "on",
+    "chair",
+]
+
+
+def save_tiny(folder, kind, max_length=64):
+    os.makedirs(folder, exist_ok=True)
+    vocab_file = os.path.join(folder, "vocab.txt")
+    with open(vocab_file, "w") as f:
+        f.write("\n".join(VOCAB))
+    tok = transformers.BertTokenizerFast(
+        vocab_file=vocab_file, do_lower_case=True, model_max_length=max_length
+    )
+    torch.manual_seed(0)
+    if kind == "bert":
+        cfg = transformers.BertConfig(
+            vocab_size=len(VOCAB),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=64,
+        )
+        model = transformers.BertModel(cfg)
+    else:
+        cfg = transformers.MobileBertConfig(
+            vocab_size=len(VOCAB),
+            hidden_size=24,
+            embedding_size=8,
+            true_hidden_size=8,
+            intra_bottleneck_size=8,
+            intermediate_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_feedforward_networks=1,
+            max_position_embeddings=64,
+        )
+        model = transformers.MobileBertModel(cfg)
+    tok.save_pretrained(folder)
+    model.save_pretrained(folder)
+    return folder, cfg.hidden_size
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    return save_tiny(str(tmp_path_factory.mktemp("bert")), "bert")
+
+
+@pytest.fixture(scope="module")
+def tiny_mobilebert(tmp_path_factory):
+    return save_tiny(str(tmp_path_factory.mktemp("mobilebert")), "mobilebert")
+
+
+TEXTS = [
+    {"sentences": ["person ride bicycle", "person hold bicycle"]},
+    {"sentences": []},  # an image without GT interactions
+    {"sentences": ["person drink with cup", "person sit on chair", "person ride horse"]},
+]
+
+
+@pytest.mark.parametrize("which", ["tiny_bert", "tiny_mobilebert"])
+def test_outputs_shapes_and_word_to_sentence_map(which, request):
+    folder, dim = request.getfixturevalue(which)
+    teacher = TextTeacher(model_name_or_path=folder, embed_dim=dim)
+    assert not teacher.is_loaded  # nothing loaded before the first use
+    out = teacher(TEXTS)
+    assert out.sentence_embeddings.shape == (5, dim)
+    assert out.sentence_offsets.tolist() == [0, 2, 2, 5]
+    # every word is one WordPiece token here: 3 + 3 | none | 4 + 4 + 3 word tokens
+    assert out.word_embeddings.shape == (3, 11, dim)
+    assert out.word_sentence.tolist() == [
+        [0, 0, 0, 1, 1, 1] + [-1] * 5,
+        [-1] * 11,
+        [2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4],
+    ]
+    assert torch.equal(out.word_padding_mask, out.word_sentence < 0)
+    assert (out.word_embeddings[out.word_padding_mask] == 0).all()
+
+    # E_cls is the first token of the sub-sentence alone; E^w comes from the joined text
+    tok = teacher._tokenizer
+    enc = teacher._encoder
+    with torch.no_grad():
+        alone = enc(**tok(["person ride bicycle"], return_tensors="pt")).last_hidden_state
+        joined = enc(
+            **tok(["person ride bicycle [SEP] person hold bicycle"], return_tensors="pt")
+        ).last_hidden_state
+    assert torch.allclose(out.sentence_embeddings[0], alone[0, 0], atol=1e-5)
+    # joined ids: [CLS] person ride bicycle [SEP] person hold bicycle [SEP]; the words skip the
+    # specials
+    assert torch.allclose(out.word_embeddings[0, :6], joined[0, [1, 2, 3, 5, 6, 7]], atol=1e-5)
+
+
+def test_cache_by_string_and_one_call_per_batch(tiny_bert):
+    folder, dim = tiny_bert
+    teacher = TextTeacher(model_name_or_path=folder, embed_dim=dim)
+    calls = []
+    teacher.load()
+    original = teacher._encoder.forward
+    teacher._encoder.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
+    first = teacher(TEXTS)
+    assert len(calls) == 1  # all uncached strings of the batch in one call
+    assert teacher.num_encoded == 5 + 2  # 5 sub-sentences + 2 joined texts
+    again = teacher(TEXTS[:1])
+    assert len(calls) == 1 and teacher.num_encoded == 7  # repeated strings cost nothing
+    assert torch.equal(again.word_embeddings[0], first.word_embeddings[0, :6])
+    teacher(TEXTS[:1] + [{"sentences": ["person ride horse", "person hold cup"]}])
+    assert len(calls) == 2 and teacher.num_encoded == 7 + 2  # one new sentence + its text
+
+
+def test_small_cache_evicts_oldest(tiny_bert):
+    folder, dim = tiny_bert
+    teacher = TextTeacher(model_name_or_path=folder, embed_dim=dim, cache_size=2)
+    out = teacher(TEXTS)  # more strings than the cache holds: outputs are still complete
+    assert out.sentence_embeddings.shape[0] == 5 and len(teacher._cache) == 2
+
+
+def test_long_text_is_split_between_sub_sentences(tmp_path):
+    folder, dim = save_tiny(str(tmp_path / "short"), "bert", max_length=12)
+    teacher = TextTeacher(model_name_or_path=folder, embed_dim=dim)
+    out = teacher([TEXTS[2]])  # 4 + 4 + 3 words + 2 separators + 2 specials = 15 > 12 tokens
+    assert teacher.max_length == 12
+    assert out.word_sentence[0].tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2]
+    with torch.no_grad():  # the first sub-sentence is encoded alone, the other two together
+        first = teacher._encoder(
+            **teacher._tokenizer(["person drink with cup"], return_tensors="pt")
+        ).last_hidden_state
+    assert torch.allclose(out.word_embeddings[0, :4], first[0, 1:5], atol=1e-5)
+
+
+def test_frozen_no_grad_and_out_of_state_dict(tiny_bert):
+    folder, dim = tiny_bert
+    teacher = TextTeacher(model_name_or_path=folder, embed_dim=dim)
+    teacher.train()
+    out = teacher(TEXTS)
+    assert not out.sentence_embeddings.requires_grad and not out.word_embeddings.requires_grad
+    assert not teacher._encoder.training
+    assert all(not p.requires_grad for p in teacher._encoder.parameters())
+    assert list(teacher.state_dict()) == [] and list(teacher.parameters()) == []
+
+
+def test_errors_are_clear(tmp_path, tiny_bert):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        TextTeacher(model_name_or_path=str(tmp_path / "missing"), embed_dim=16)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        TextTeacher(model_name_or_path="./no/such/folder", embed_dim=16)
+    folder, dim = tiny_bert
+    teacher = TextTeacher(model_name_or_path=folder, embed_dim=dim + 1)
+    with pytest.raises(ValueError, match="hidden size"):
+        teacher(TEXTS)
+
+
+@pytest.mark.skipif(importlib.util.find_spec(MINILM_PACKAGE) is None, reason="MiniLM not installed")
+def test_installed_minilm():
+    teacher = TextTeacher(model_name_or_path=installed_minilm_path(), embed_dim=384)
+    out = teacher([{"sentences": ["person ride bicycle", "person hold bicycle"]}])
+    assert out.sentence_embeddings.shape == (2, 384)
+    assert out.word_sentence.tolist() == [[0, 0, 0, 1, 1, 1]]
+    # a real encoder separates different interactions
+    a, b = out.sentence_embeddings
+    assert torch.cosine_similarity(a, b, dim=0) < 0.999
