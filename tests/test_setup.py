@@ -76,3 +76,51 @@ def test_offline_detectron2_patch_that_no_longer_applies_fails_loudly(tmp_path):
     (tmp_path / "detectron2/layers/mask_ops.py").write_text("mask = something_else\n")
     with pytest.raises(SystemExit, match="detectron2/layers/mask_ops.py"):
         builder.apply_patches(str(tmp_path))
+
+
+def test_import_registers_meta_architectures_and_datasets():
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, rmlr\n"
+            "from detectron2.modeling import META_ARCH_REGISTRY\n"
+            "from detectron2.data import DatasetCatalog, MetadataCatalog\n"
+            "print(sorted(k for k in ('RmLR', 'DETRDetector') if k in META_ARCH_REGISTRY))\n"
+            "print(sorted(DatasetCatalog.list()))\n"
+            "print(MetadataCatalog.get('hico_det_test').evaluator_type)\n"
+            "print('transformers' in sys.modules)\n",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    archs, names, evaluator, transformers_loaded = out.stdout.strip().splitlines()
+    assert archs == "['DETRDetector', 'RmLR']"
+    for name in (
+        "hico_det_train",
+        "hico_det_test",
+        "vcoco_trainval",
+        "vcoco_test",
+        "vcoco_train",
+        "vcoco_val",
+        "synthetic_hoi_train",
+        "synthetic_hoi_test",
+    ):
+        assert f"'{name}'" in names
+    assert evaluator == "hico_det"
+    # Inference and registration never need the text teacher's library.
+    assert transformers_loaded == "False"
+
+
+def test_lazyconfig_round_trip(tmp_path):
+    from detectron2.config import LazyConfig, instantiate
+
+    path = os.path.join(REPO, "projects", "RmLR", "configs", "rmlr", "rmlr_tiny_synthetic.py")
+    cfg = LazyConfig.load(path)
+    LazyConfig.save(cfg, str(tmp_path / "cfg.yaml"))
+    again = LazyConfig.load(str(tmp_path / "cfg.yaml"))
+    assert again.model.num_verbs == cfg.model.num_verbs == 7
+    assert again.train.grad_accum_steps == 1
+    irm = instantiate(again.model.irm)
+    assert sum(p.numel() for p in irm.parameters()) > 0

@@ -14,6 +14,7 @@ from .annotation_text import (
     readable_name,
     verb_phrase,
 )
+from .entity_dataset import hoi_to_detection_dicts, register_entity_dataset
 from .hico_det import (
     count_hoi_instances,
     hico_det_rare_split,
@@ -41,6 +42,8 @@ from .transforms import ColorJitter, ColorJitterTransform, RandomSelect, build_u
 from .vcoco import load_vcoco_json, register_vcoco
 
 __all__ = [
+    "hoi_to_detection_dicts",
+    "register_entity_dataset",
     "HOIDatasetMapper",
     "register_hico_det",
     "register_vcoco",

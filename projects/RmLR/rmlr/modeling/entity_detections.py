@@ -5,6 +5,7 @@ Shape shorthand (used in every modeling file of this package):
     C: backbone C5 channels       h, w: C5 height and width           Q: DETR queries
     P: human-object pairs         V: verb classes                     K: object classes (80)
 """
+
 from dataclasses import dataclass
 from typing import List
 

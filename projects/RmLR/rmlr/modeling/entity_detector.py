@@ -1,0 +1,107 @@
+"""The frozen entity stage: DETR detections, embeddings and feature maps for the HOI stage.
+
+Shape shorthand (used in every modeling file of this package):
+    N: images in the batch        R_i: entities kept for image i      D: decoder width (256)
+    C: backbone C5 channels       h, w: C5 height and width           Q: DETR queries
+    P: human-object pairs         V: verb classes                     K: object classes (80)
+
+RmLR (Sec. 3.2) and UPT train the HOI head on top of a fine-tuned DETR that stays fixed. This
+wrapper owns that: its detector never requires gradients, runs under ``torch.no_grad()`` and
+stays in eval mode when the parent model calls ``.train()``. UPT left its DETR in train mode, so
+dropout stayed active in the frozen detector while the interaction head trained; set
+``keep_dropout=True`` to reproduce that (detections then vary from run to run). The default,
+eval mode, gives deterministic detections.
+
+Post-processing follows UPT (and DETR's ``PostProcess``): softmax over K + 1 logits, no-object
+dropped, ``score, label = max``; boxes scaled to each unpadded input image; then
+:class:`~rmlr.modeling.proposal_filter.ProposalFilter` selects the entities.
+"""
+
+from typing import Dict, List
+
+import torch
+from detectron2.structures import ImageList
+from torch import nn
+from torchvision.ops import box_convert
+
+from .detr import DETRDetector
+from .detr_weights import load_detector_checkpoint
+from .entity_detections import EntityDetections
+from .proposal_filter import ProposalFilter
+
+__all__ = ["FrozenEntityDetector"]
+
+
+class FrozenEntityDetector(nn.Module):
+    """A DETR whose parameters are frozen, returning :class:`EntityDetections`."""
+
+    def __init__(
+        self,
+        *,
+        detector: DETRDetector,
+        proposal_filter: ProposalFilter,
+        checkpoint: str = "",
+        keep_dropout: bool = False,
+    ):
+        """
+        Args:
+            detector: the built DETR meta-architecture (its criterion is not used).
+            proposal_filter: selects the entities among the Q detections of each image.
+            checkpoint: path of a converted checkpoint (``{"model": ...}`` in the
+                DETRDetector layout, from ``tools/convert_detr_weights.py`` or a stage-1
+                training run); loaded here with exact key and shape matching. Empty: keep the
+                detector's current weights (e.g. loaded with the parent's checkpoint).
+            keep_dropout: run the detector in train mode while the parent trains (UPT's
+                behaviour: dropout active); False keeps it in eval mode.
+        """
+        super().__init__()
+        self.detector = detector
+        self.proposal_filter = proposal_filter
+        self.keep_dropout = keep_dropout
+        if checkpoint:
+            load_detector_checkpoint(detector, checkpoint)
+        detector.requires_grad_(False)
+        self.train(False)
+
+    def train(self, mode: bool = True) -> "FrozenEntityDetector":
+        """Sets this module's flag; the detector follows only with ``keep_dropout``."""
+        self.training = mode
+        self.detector.train(mode and self.keep_dropout)
+        return self
+
+    def preprocess_image(self, batched_inputs: List[Dict]) -> ImageList:
+        """Normalise and zero-pad ``x["image"]`` (uint8 RGB (3, H_i, W_i)) of each input."""
+        return self.detector.preprocess_image(batched_inputs)
+
+    @torch.no_grad()
+    def forward(self, images: ImageList) -> EntityDetections:
+        """
+        Args:
+            images: the output of :meth:`preprocess_image`, (N, 3, H, W) with unpadded sizes.
+
+        Returns:
+            :class:`EntityDetections`: per image the R_i kept entities (humans first) with
+            xyxy boxes in input-image pixels, scores, COCO-80 labels and (R_i, D) last decoder
+            states; the (N, C, h, w) C5 map, its (N, h, w) padding mask and the (N, D, h, w)
+            encoder memory.
+        """
+        out = self.detector.detr(images)
+        scores, labels = out["pred_logits"].softmax(-1)[..., :-1].max(-1)
+        boxes, kept_scores, kept_labels, embeddings = [], [], [], []
+        for i, (h, w) in enumerate(images.image_sizes):
+            xyxy = box_convert(out["pred_boxes"][i], "cxcywh", "xyxy")
+            xyxy = xyxy * xyxy.new_tensor([w, h, w, h])
+            keep = self.proposal_filter(xyxy, scores[i], labels[i])
+            boxes.append(xyxy[keep])
+            kept_scores.append(scores[i][keep])
+            kept_labels.append(labels[i][keep])
+            embeddings.append(out["embeddings"][i][keep])
+        return EntityDetections(
+            boxes=boxes,
+            scores=kept_scores,
+            labels=kept_labels,
+            embeddings=embeddings,
+            features=out["features"],
+            feature_mask=out["feature_mask"],
+            memory=out["memory"],
+        )
