@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -24,9 +25,17 @@ TRAIN_NET = os.path.join(REPO, "tools", "lazyconfig_train_net.py")
 TOY_CONFIG = os.path.join(REPO, "tests", "toy_train_config.py")
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def run_train_net(output_dir, *extra, env=None, check=True):
     full_env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "tests"), **(env or {}))
-    cmd = [sys.executable, TRAIN_NET, "--config-file", TOY_CONFIG, *extra]
+    # A fresh rendezvous port per run: back-to-back multi-process runs must not collide.
+    cmd = [sys.executable, TRAIN_NET, "--config-file", TOY_CONFIG]
+    cmd += ["--dist-url", f"tcp://127.0.0.1:{free_port()}", *extra]
     cmd.append(f"train.output_dir={output_dir}")
     out = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=600)
     if check and out.returncode != 0:

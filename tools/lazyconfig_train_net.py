@@ -15,6 +15,7 @@ final results table. ``--num-gpus N`` starts N processes: NCCL on GPUs, gloo on 
 import logging
 import os
 
+import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import LazyConfig, instantiate
 from detectron2.engine import default_argument_parser, default_setup, default_writers, hooks, launch
@@ -126,6 +127,10 @@ def main(args):
         logger.info("Results:\n" + table)
         with open(os.path.join(cfg.train.output_dir, "results.md"), "w") as f:
             f.write(table + "\n")
+    if comm.get_world_size() > 1:
+        # Leave together: a rank exiting while gloo still talks to another aborts that one.
+        comm.synchronize()
+        torch.distributed.destroy_process_group()
     return results
 
 
