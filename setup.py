@@ -5,6 +5,7 @@
 Detectron2 and PyTorch are installed by ``tools/setup_env.sh`` (see README), not resolved here:
 pip cannot build the offline Detectron2 sources without the patches that script applies.
 """
+
 from setuptools import find_packages, setup
 
 setup(

@@ -19,6 +19,7 @@ Usage::
 
     python tools/build_detectron2_offline.py --wheel-dir build/wheels [--sdist PATH]
 """
+
 import argparse
 import glob
 import os
@@ -83,7 +84,7 @@ PATCHES = [
         '    config_paths = glob.glob("configs/**/*.yaml", recursive=True) + glob.glob(\n'
         '        "configs/**/*.py", recursive=True\n'
         "    )\n",
-        "    root = path.join(path.dirname(path.realpath(__file__)), \"detectron2\", \"model_zoo\")\n"
+        '    root = path.join(path.dirname(path.realpath(__file__)), "detectron2", "model_zoo")\n'
         "    config_paths = [\n"
         "        path.relpath(p, root)\n"
         '        for p in glob.glob(path.join(root, "configs", "**", "*.*"), recursive=True)\n'
@@ -214,7 +215,9 @@ def download_sdist(dest):
         cmd = [sys.executable, os.path.join(pip_wheel, "pip"), "download", "-q", "--no-deps"]
         cmd += ["--no-build-isolation", "-d", dest, f"{SDIST_NAME}=={SDIST_VERSION}"]
         subprocess.run(cmd, check=True)
-    (sdist,) = glob.glob(os.path.join(dest, f"{SDIST_NAME.replace('-', '?')}-{SDIST_VERSION}.tar.gz"))
+    (sdist,) = glob.glob(
+        os.path.join(dest, f"{SDIST_NAME.replace('-', '?')}-{SDIST_VERSION}.tar.gz")
+    )
     return sdist
 
 

@@ -5,6 +5,7 @@ Prints the versions of Python, torch, torchvision and Detectron2, whether Detect
 built (the offline build has none; RmLR needs none), whether CUDA is available, and whether the
 offline text-encoder weights are installed.
 """
+
 import importlib
 import importlib.metadata as md
 import platform
@@ -37,7 +38,11 @@ def main():
     try:
         import detectron2
 
-        route = "offline build " + _version("pb1-detectron2") if _version("pb1-detectron2") else "official"
+        route = (
+            "offline build " + _version("pb1-detectron2")
+            if _version("pb1-detectron2")
+            else "official"
+        )
         print(f"detectron2   {detectron2.__version__} ({route})")
         try:
             from detectron2 import _C

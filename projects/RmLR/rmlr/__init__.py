@@ -3,6 +3,7 @@
 Importing this package registers the meta-architectures (``META_ARCH_REGISTRY``) and the HOI
 datasets (``DatasetCatalog`` / ``MetadataCatalog``).
 """
+
 from . import data, evaluation, modeling  # noqa: F401  (registration by import)
 
 __version__ = "0.1.0"

@@ -1,15 +1,18 @@
 """Training-loop pieces used by ``tools/lazyconfig_train_net.py``."""
 
 from .defaults import build_resumable_train_loader, check_weight_sources, resolve_device
+from .predictor import HOIPredictor, hoi_rows
 from .results import format_results_table
 from .sampler import ResumableTrainingSampler
 from .trainer import HOITrainer
 
 __all__ = [
+    "HOIPredictor",
     "HOITrainer",
     "ResumableTrainingSampler",
     "build_resumable_train_loader",
     "check_weight_sources",
     "format_results_table",
+    "hoi_rows",
     "resolve_device",
 ]
