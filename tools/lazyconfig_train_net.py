@@ -12,6 +12,7 @@ continues exactly after ``--resume``, a refusal to start from weights that do no
 final results table. ``--num-gpus N`` starts N processes: NCCL on GPUs, gloo on CPU.
 """
 
+import json
 import logging
 import os
 
@@ -127,6 +128,8 @@ def main(args):
         logger.info("Results:\n" + table)
         with open(os.path.join(cfg.train.output_dir, "results.md"), "w") as f:
             f.write(table + "\n")
+        with open(os.path.join(cfg.train.output_dir, "results.json"), "w") as f:
+            json.dump(results, f, indent=2)
     if comm.get_world_size() > 1:
         # Leave together: a rank exiting while gloo still talks to another aborts that one.
         comm.synchronize()

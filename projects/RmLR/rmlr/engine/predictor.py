@@ -1,0 +1,86 @@
+"""Run a trained config on single images (the demo's engine), like Detectron2's DefaultPredictor
+but for LazyConfigs and HOI outputs."""
+
+import os
+from typing import List, Optional
+
+import numpy as np
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import instantiate
+from detectron2.data import MetadataCatalog
+from detectron2.data import transforms as T
+from detectron2.structures import Instances
+
+from .defaults import resolve_device
+
+__all__ = ["HOIPredictor", "hoi_rows"]
+
+# DETR's and UPT's test-time resize, used when the config has no test augmentations.
+_DEFAULT_TEST_RESIZE = (800, 1333)
+
+
+class HOIPredictor:
+    """``predictor(rgb_image) -> hoi_instances`` for a LazyConfig and a checkpoint.
+
+    Args:
+        cfg: a LazyConfig with ``model`` and (optionally) ``dataloader.test``.
+        checkpoint: weights to load; default ``cfg.train.init_checkpoint``. Must exist.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
+    """
+
+    def __init__(self, cfg, *, checkpoint: Optional[str] = None, device: str = "auto"):
+        checkpoint = checkpoint or cfg.train.get("init_checkpoint", "")
+        if not checkpoint or not os.path.isfile(checkpoint):
+            raise FileNotFoundError(
+                f"checkpoint {checkpoint!r} does not exist: give a trained model "
+                "(train.init_checkpoint=... or --checkpoint)"
+            )
+        self.model = instantiate(cfg.model)
+        self.model.eval()
+        self.model.to(resolve_device(device))
+        DetectionCheckpointer(self.model).load(checkpoint)
+        self.augmentations = T.AugmentationList(self._test_augmentations(cfg))
+        names = cfg.dataloader.test.dataset.get("names") if "dataloader" in cfg else None
+        name = names if isinstance(names, str) else (names[0] if names else None)
+        self.metadata = MetadataCatalog.get(name) if name else None
+
+    @staticmethod
+    def _test_augmentations(cfg) -> List[T.Augmentation]:
+        try:
+            augs = cfg.dataloader.test.mapper.augmentations
+        except (AttributeError, KeyError):
+            augs = None
+        if augs is None:
+            return [T.ResizeShortestEdge(*_DEFAULT_TEST_RESIZE)]
+        return list(instantiate(augs))
+
+    @torch.no_grad()
+    def __call__(self, image_rgb: np.ndarray) -> Instances:
+        """``image_rgb``: (H, W, 3) uint8 RGB. Returns ``hoi_instances`` in its coordinates."""
+        height, width = image_rgb.shape[:2]
+        aug_input = T.AugInput(image_rgb)
+        self.augmentations(aug_input)
+        image = torch.as_tensor(np.ascontiguousarray(aug_input.image.transpose(2, 0, 1)))
+        outputs = self.model([{"image": image, "height": height, "width": width}])
+        return outputs[0]["hoi_instances"].to("cpu")
+
+
+def hoi_rows(instances: Instances, indices=None) -> List[dict]:
+    """Predictions-file rows (README format) for the selected rows of ``hoi_instances``."""
+    idx = range(len(instances)) if indices is None else indices
+    h = instances.pred_subject_boxes.tensor.tolist()
+    o = instances.pred_object_boxes.tensor.tolist()
+    objs = instances.pred_object_classes.tolist()
+    verbs = instances.pred_verb_classes.tolist()
+    scores = instances.scores.tolist()
+    return [
+        {
+            "subject_box": h[i],
+            "object_box": o[i],
+            "object_category": objs[i],
+            "verb": verbs[i],
+            "score": scores[i],
+        }
+        for i in idx
+    ]

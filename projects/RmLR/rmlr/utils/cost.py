@@ -1,0 +1,87 @@
+"""Measuring a model's cost: parameters, fvcore MACs, interleaved latency, and the machine.
+
+Used by ``tools/analyze_model_cost.py`` and the scripts in ``benchmarks/``. Latency is measured
+side by side: the candidates run in turn (A B A B ...) after a warm-up, so a drift in the
+machine's speed affects all of them alike, and the median of each is reported with its ratio.
+"""
+
+import os
+import platform
+import statistics
+import time
+from typing import Callable, Dict, List
+
+import torch
+
+__all__ = ["count_parameters", "count_macs", "interleaved_latency", "machine_info"]
+
+
+def count_parameters(module: torch.nn.Module, *, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def count_macs(module: torch.nn.Module, inputs) -> float:
+    """Multiply-accumulates of one forward pass, counted by fvcore (fvcore's "flop" is one MAC),
+    with Detectron2's tracing adapter so list-of-dict inputs and ``Instances`` outputs work."""
+    from detectron2.utils.analysis import FlopCountAnalysis
+
+    analysis = FlopCountAnalysis(module, inputs)
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    return float(analysis.total())
+
+
+def _sync(device: torch.device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def interleaved_latency(
+    fns: Dict[str, Callable[[], object]], *, device, warmup: int = 3, runs: int = 10
+) -> Dict[str, Dict[str, float]]:
+    """Seconds per call of each function, run in turn ``runs`` times after ``warmup`` rounds.
+
+    Returns ``{name: {"median", "min", "max", "runs"}}``.
+    """
+    device = torch.device(device)
+    times: Dict[str, List[float]] = {k: [] for k in fns}
+    for i in range(warmup + runs):
+        for name, fn in fns.items():
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {
+        k: {"median": statistics.median(v), "min": min(v), "max": max(v), "runs": len(v)}
+        for k, v in times.items()
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(device="cpu") -> Dict[str, object]:
+    """What a benchmark result must be published with."""
+    device = torch.device(device)
+    info = {
+        "cpu": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda_available": torch.cuda.is_available(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
