@@ -20,6 +20,8 @@ Registered names (annotations; images; images without interactions):
 * ``vcoco_test``: ``vcoco/instances_vcoco_test.json``; ``coco/val2014``; kept
 * ``synthetic_hoi_train`` / ``synthetic_hoi_test``: ``synthetic_hoi/instances_<split>.json``;
   ``synthetic_hoi/images/<split>``; dropped / kept (:mod:`rmlr.data.synthetic`)
+* ``synthetic_hoi_pretrain_train`` / ``_test``: the same under ``synthetic_hoi_pretrain/`` (seed 1,
+  4,000 training images): pre-training data for the tiny DETR
 
 HICO-DET's rare / non-rare split is computed from ``instances_train2015.json`` when it exists,
 else taken from the test file's ``rare`` list. Nothing is read at registration.
@@ -77,3 +79,12 @@ _root = datasets_root()
 register_all_hico_det(_root)
 register_all_vcoco(_root)
 register_synthetic_hoi(os.path.join(_root, "synthetic_hoi"))
+# The tiny DETR's pre-training set (the synthetic analogue of COCO for the real DETR): the same
+# generator with another seed and 10x the images; disjoint from synthetic_hoi.
+register_synthetic_hoi(
+    os.path.join(_root, "synthetic_hoi_pretrain"),
+    names=("synthetic_hoi_pretrain_train", "synthetic_hoi_pretrain_test"),
+    num_train=4000,
+    num_test=100,
+    seed=1,
+)

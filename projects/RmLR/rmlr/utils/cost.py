@@ -13,22 +13,53 @@ from typing import Callable, Dict, List
 
 import torch
 
-__all__ = ["count_parameters", "count_macs", "interleaved_latency", "machine_info"]
+__all__ = ["count_parameters", "count_macs", "interleaved_latency", "machine_info", "sdpa_macs"]
 
 
 def count_parameters(module: torch.nn.Module, *, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
-def count_macs(module: torch.nn.Module, inputs) -> float:
-    """Multiply-accumulates of one forward pass, counted by fvcore (fvcore's "flop" is one MAC),
-    with Detectron2's tracing adapter so list-of-dict inputs and ``Instances`` outputs work."""
-    from detectron2.utils.analysis import FlopCountAnalysis
+def sdpa_macs(inputs, outputs) -> int:
+    """fvcore handle for ``aten::scaled_dot_product_attention`` (unknown to fvcore 0.1.5):
+    q (..., L, E), k (..., S, E), v (..., S, Ev) -> L*S*E MACs for q k^T plus L*S*Ev for the
+    weighted sum of v."""
+    from fvcore.nn.jit_handles import get_shape
 
-    analysis = FlopCountAnalysis(module, inputs)
+    q, k, v = (get_shape(x) for x in inputs[:3])
+    batch = 1
+    for d in q[:-2]:
+        batch *= d
+    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
+def count_macs(module: torch.nn.Module, inputs, *, by_module_depth: int = 0):
+    """Multiply-accumulates of one forward pass, counted by fvcore (fvcore's "flop" is one MAC),
+    attention products included. ``inputs`` is the tuple of positional arguments; list-of-dict
+    inputs and ``Instances`` outputs go through Detectron2's tracing adapter.
+
+    Returns the total, or ``(total, {submodule: MACs})`` for submodules with
+    ``by_module_depth`` dots in their name when that is > 0.
+    """
+    from detectron2.utils.analysis import FlopCountAnalysis as D2FlopCountAnalysis
+    from fvcore.nn import FlopCountAnalysis
+
+    tensors_only = all(isinstance(x, torch.Tensor) for x in inputs)
+    if tensors_only:
+        analysis = FlopCountAnalysis(module, inputs)
+    else:
+        (arg,) = inputs
+        analysis = D2FlopCountAnalysis(module, arg)
+    analysis.set_op_handle("aten::scaled_dot_product_attention", sdpa_macs)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
-    return float(analysis.total())
+    total = float(analysis.total())
+    if by_module_depth <= 0:
+        return total
+    by_module = {
+        k: float(v) for k, v in analysis.by_module().items() if k.count(".") == by_module_depth - 1
+    }
+    return total, by_module
 
 
 def _sync(device: torch.device):
