@@ -22,7 +22,6 @@ Prints the machine (CPU model, cores, threads, torch version, CUDA device) and w
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 import warnings
@@ -34,30 +33,10 @@ from detectron2.config import LazyConfig, instantiate  # noqa: E402
 from detectron2.structures import ImageList  # noqa: E402
 from fvcore.nn import FlopCountAnalysis  # noqa: E402
 
+from rmlr.utils.cost import machine_info, sdpa_macs  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "projects", "RmLR", "configs", "detr", "detr_r50.py")
-
-
-def machine_info(device: str):
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    info = {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda_available": torch.cuda.is_available(),
-        "cuda": torch.version.cuda,
-        "device": device,
-    }
-    if device.startswith("cuda"):
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return info
 
 
 def time_ms(fns, device: str, warmup: int, iters: int):
@@ -76,18 +55,6 @@ def time_ms(fns, device: str, warmup: int, iters: int):
             sync()
             times[name].append((time.perf_counter() - start) * 1000.0)
     return times
-
-
-def _sdpa_macs(inputs, outputs):
-    """aten::scaled_dot_product_attention: q (..., L, E), k (..., S, E), v (..., S, Ev) ->
-    L x S x E multiply-adds for q k^T and L x S x Ev for the weighted sum of v."""
-    from fvcore.nn.jit_handles import get_shape
-
-    q, k, v = (get_shape(x) for x in inputs[:3])
-    batch = 1
-    for d in q[:-2]:
-        batch *= d
-    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
 
 
 class _Network(torch.nn.Module):
@@ -135,7 +102,7 @@ def main(argv=None):
         detector_ms = statistics.median(times["detector"])
         network_ms = statistics.median(times["network"])
         flops = FlopCountAnalysis(network, (normalised,))
-        flops.set_op_handle("aten::scaled_dot_product_attention", _sdpa_macs)
+        flops.set_op_handle("aten::scaled_dot_product_attention", sdpa_macs)
         flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         macs = flops.total()
         by_module = {k: v for k, v in flops.by_module().items() if k.count(".") == 1}

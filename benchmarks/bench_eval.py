@@ -18,7 +18,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import tempfile
 import time
 import warnings
@@ -49,26 +48,15 @@ from rmlr.evaluation.hico_det_evaluation import (  # noqa: E402
 )
 from rmlr.evaluation.official_export import vcoco_detections as vsrl_dicts  # noqa: E402
 from rmlr.evaluation.vcoco_evaluation import vcoco_detections, vcoco_ground_truth  # noqa: E402
+from rmlr.utils.cost import machine_info  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def machine_info(pinned: bool):
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "pinned_to_one_core": pinned,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-    }
+def describe_machine(pinned: bool):
+    info = machine_info("cpu")
+    info["pinned_to_one_core"] = pinned
+    return info
 
 
 def pin_one_core() -> bool:
@@ -261,7 +249,7 @@ def main():
     )
     parser.add_argument("--output", default=os.path.join(REPO, "output", "bench_eval.json"))
     args = parser.parse_args()
-    machine = machine_info(pin_one_core())
+    machine = describe_machine(pin_one_core())
     print(json.dumps(machine, indent=2))
     report = {"machine": machine, "per_image": args.per_image}
     report["hico_det"] = bench_hico(args.data, args.per_image, args.repeat, args.oracle)

@@ -32,32 +32,8 @@ import json
 import os
 from typing import Dict, Iterable, List, Sequence
 
-VCOCO_ACTION_ROLES = (
-    "hold obj",
-    "sit instr",
-    "ride instr",
-    "look obj",
-    "hit instr",
-    "hit obj",
-    "eat obj",
-    "eat instr",
-    "jump instr",
-    "lay instr",
-    "talk_on_phone instr",
-    "carry obj",
-    "throw obj",
-    "catch obj",
-    "cut instr",
-    "cut obj",
-    "work_on_computer instr",
-    "ski instr",
-    "surf instr",
-    "skateboard instr",
-    "drink instr",
-    "kick obj",
-    "read obj",
-    "snowboard instr",
-)
+from rmlr.data.metadata import VCOCO_ACTION_ROLES
+
 SPLITS = ("train", "val", "trainval", "test")
 
 

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 import torch
-from detectron2.config import LazyCall as L
 from omegaconf import OmegaConf
 from toy_training import ToyRegressor, toy_dataset
 

@@ -21,16 +21,6 @@ from rmlr.modeling.position_encoding import PositionEmbeddingSine
 from rmlr.modeling.spatial_encoding import BoxPairSpatialEncoder, box_pair_spatial_features
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a busy machine (CI runners, shared
-    cores) waiting for descheduled threads makes these tests 10-50x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def detections(per_image, d=8, c=4, hw=(6, 6)):
     """EntityDetections from per-image lists of (box, score, label)."""
     boxes, scores, labels, emb = [], [], [], []

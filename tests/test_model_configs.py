@@ -16,17 +16,6 @@ import rmlr  # noqa: F401  (registers datasets)
 from rmlr.engine import check_weight_sources
 from rmlr.modeling.rmlr import RmLR
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a busy machine (CI runners, shared
-    cores) waiting for descheduled threads makes these tests 10-50x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 CONFIG_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "projects", "RmLR", "configs"
 )
@@ -77,7 +66,7 @@ def shapes(model):
     return {n: tuple(p.shape) for n, p in model.named_parameters()}
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "rmlr_tiny_synthetic"])
+@pytest.mark.parametrize("name", [n for n in NAMES if "tiny" not in n])
 def test_paper_configs_build_and_refuse_missing_weights(name):
     model = meta_model(name)
     assert isinstance(model, RmLR)

@@ -25,17 +25,6 @@ from rmlr.modeling.rmlr import LOSS_NAMES, RmLR
 from rmlr.modeling.spatial_encoding import BoxPairSpatialEncoder
 from rmlr.modeling.text_teacher import MINILM_PACKAGE, TeacherOutput
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a busy machine (CI runners, shared
-    cores) waiting for descheduled threads makes these tests 10-50x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(REPO, "projects", "RmLR", "configs", "rmlr", "rmlr_tiny_synthetic.py")
 HAS_TEXT = all(importlib.util.find_spec(m) is not None for m in ("transformers", MINILM_PACKAGE))

@@ -103,14 +103,19 @@ def _cpu_model() -> str:
 
 def machine_info(device="cpu") -> Dict[str, object]:
     """What a benchmark result must be published with."""
+    import numpy as np
+
     device = torch.device(device)
     info = {
         "cpu": _cpu_model(),
-        "cpu_cores": os.cpu_count(),
+        "logical_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": np.__version__,
         "torch": torch.__version__,
         "cuda_available": torch.cuda.is_available(),
+        "cuda": torch.version.cuda,
         "device": str(device),
     }
     if device.type == "cuda":
