@@ -1,0 +1,152 @@
+#!/usr/bin/env python
+"""Inference cost of RmLR over DETR (paper Table 4 analogue): latency, ratio, MACs, parameters.
+
+Builds DETR-R50 (``configs/detr/detr_r50.py``) and RmLR-R50 (``configs/rmlr/rmlr_r50_hico_det.py``,
+inference: no teacher, no alignment modules) with random weights and times, in one process and in
+alternation (DETR, RmLR, DETR, RmLR, ...), batch 1 on one uint8 image, under ``torch.no_grad()``:
+
+* ``detr``: DETR-R50's Detectron2 forward (normalise, pad, network, post-processing);
+* ``rmlr``: RmLR-R50's forward (the same DETR, the proposal filter, pairs, IRE, IRM, scores).
+
+Random DETR weights detect almost nothing, which would leave RmLR no pairs to score. So both
+models' class and box heads are given fixed outputs by forward hooks (the heads still run):
+``--humans`` persons and ``--objects`` objects at distinct places, the rest no-object. RmLR then
+scores ``humans x (humans + objects - 1)`` pairs (default 5 x 12 = 60, a busy HICO-DET image;
+UPT's filter keeps 3-15 of each). MACs are fvcore's count of the same forward (attention products
+included), parameters are counted at inference (the teacher and alignment modules are not built).
+
+    python benchmarks/bench_inference.py --device cpu --output output/bench_inference_cpu.json
+    python benchmarks/bench_inference.py --device cuda --output output/bench_inference_cuda.json
+"""
+
+import argparse
+import json
+import os
+import warnings
+
+warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
+
+import torch  # noqa: E402
+from detectron2.config import LazyConfig, instantiate  # noqa: E402
+
+from rmlr.utils.cost import (  # noqa: E402
+    count_macs,
+    count_parameters,
+    interleaved_latency,
+    machine_info,
+)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DETR_CONFIG = os.path.join(REPO, "projects", "RmLR", "configs", "detr", "detr_r50.py")
+RMLR_CONFIG = os.path.join(REPO, "projects", "RmLR", "configs", "rmlr", "rmlr_r50_hico_det.py")
+# Object classes given to the fixed detections (COCO-80 ids with HICO-DET verbs): bicycle, cup,
+# sports ball, dining table, chair, book, bottle, umbrella.
+OBJECT_CLASSES = (1, 41, 32, 60, 56, 73, 39, 25)
+
+
+def fixed_detections(num_queries, num_classes, humans, objects):
+    """Logits and pre-sigmoid boxes (1, 1, Q, .) that make queries 0..humans-1 persons and the
+    next ``objects`` queries objects, on a grid of distinct boxes; the rest no-object."""
+    logits = torch.full((num_queries, num_classes + 1), -10.0)
+    logits[:, num_classes] = 10.0  # no-object
+    for q in range(humans + objects):
+        label = 0 if q < humans else OBJECT_CLASSES[(q - humans) % len(OBJECT_CLASSES)]
+        logits[q, num_classes] = -10.0
+        logits[q, label] = 10.0
+    boxes = torch.zeros(num_queries, 4)
+    side = int((humans + objects) ** 0.5) + 1
+    for q in range(num_queries):
+        cx, cy = (q % side + 0.5) / side, (q // side % side + 0.5) / side
+        boxes[q] = torch.tensor([cx, cy, 0.6 / side, 0.8 / side])
+    return logits[None, None], torch.logit(boxes.clamp(1e-4, 1 - 1e-4))[None, None]
+
+
+def pin_head_outputs(detr, humans, objects):
+    logits, boxes = fixed_detections(detr.num_queries, detr.num_classes, humans, objects)
+
+    def replace(value):
+        return lambda module, args, out: value.to(out.device, out.dtype).expand_as(out).clone()
+
+    detr.class_embed.register_forward_hook(replace(logits))
+    detr.bbox_embed.register_forward_hook(replace(boxes))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--size", type=int, default=800, help="image height = width")
+    p.add_argument("--iters", type=int, default=10, help="timed runs of each model (>= 10)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--humans", type=int, default=5)
+    p.add_argument("--objects", type=int, default=8)
+    p.add_argument("--no-macs", action="store_true", help="skip fvcore counting (slow on CPU)")
+    p.add_argument("--output", default="output/bench_inference.json")
+    args = p.parse_args(argv)
+    if args.iters < 10:
+        p.error("--iters must be at least 10")
+    torch.manual_seed(0)
+
+    detr = instantiate(LazyConfig.load(DETR_CONFIG).model).to(args.device).eval()
+    rmlr_cfg = LazyConfig.load(RMLR_CONFIG)
+    rmlr_cfg.model.entity_detector.checkpoint = ""
+    rmlr_cfg.model.text_teacher = None  # training only
+    rmlr_cfg.model.cross_modal = None  # training only
+    rmlr = instantiate(rmlr_cfg.model).to(args.device).eval()
+    pin_head_outputs(detr.detr, args.humans, args.objects)
+    pin_head_outputs(rmlr.entity_detector.detector.detr, args.humans, args.objects)
+
+    image = torch.randint(0, 256, (3, args.size, args.size), dtype=torch.uint8, device=args.device)
+    inputs = [{"image": image, "height": args.size, "width": args.size}]
+    with torch.no_grad():
+        pairs = len(rmlr(inputs)[0]["hoi_instances"])
+        times = interleaved_latency(
+            {"detr": lambda: detr(inputs), "rmlr": lambda: rmlr(inputs)},
+            device=args.device,
+            warmup=args.warmup,
+            runs=args.iters,
+        )
+        macs = {}
+        if not args.no_macs:
+            macs = {"detr": count_macs(detr, (inputs,)), "rmlr": count_macs(rmlr, (inputs,))}
+
+    params = {"detr": count_parameters(detr), "rmlr": count_parameters(rmlr)}
+    result = {
+        "machine": machine_info(args.device),
+        "input": [1, 3, args.size, args.size],
+        "entities": {"humans": args.humans, "objects": args.objects},
+        "hoi_rows_scored": pairs,
+        "latency_s": times,
+        "latency_ratio_median": times["rmlr"]["median"] / times["detr"]["median"],
+        "latency_ratio_min": times["rmlr"]["min"] / times["detr"]["min"],
+        "gmacs": {k: v / 1e9 for k, v in macs.items()},
+        "macs_overhead": (macs["rmlr"] / macs["detr"] - 1) if macs else None,
+        "params_million": {k: v / 1e6 for k, v in params.items()},
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(result, f, indent=2)
+
+    m = result["machine"]
+    print(
+        f"machine: {m['cpu']}, {m['logical_cores']} cores, {m['torch_threads']} threads, "
+        f"torch {m['torch']}, device {m['device']}" + (f" ({m['gpu']})" if "gpu" in m else "")
+    )
+    print(f"entities {args.humans} humans + {args.objects} objects; {pairs} (pair, verb) rows")
+    for k in ("detr", "rmlr"):
+        t = times[k]
+        line = f"{k}: median {t['median'] * 1e3:.1f} ms (min {t['min'] * 1e3:.1f}, max {t['max'] * 1e3:.1f})"
+        if macs:
+            line += f", {macs[k] / 1e9:.2f} GMACs"
+        print(line + f", {params[k] / 1e6:.2f} M params")
+    print(
+        f"latency ratio RmLR / DETR: median {result['latency_ratio_median']:.3f}, "
+        f"min {result['latency_ratio_min']:.3f}"
+    )
+    if macs:
+        print(f"MACs overhead: {100 * result['macs_overhead']:.2f} %")
+    print(f"wrote {args.output}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
