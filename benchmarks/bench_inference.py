@@ -34,41 +34,12 @@ from rmlr.utils.cost import (  # noqa: E402
     count_parameters,
     interleaved_latency,
     machine_info,
+    pin_detections,
 )
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETR_CONFIG = os.path.join(REPO, "projects", "RmLR", "configs", "detr", "detr_r50.py")
 RMLR_CONFIG = os.path.join(REPO, "projects", "RmLR", "configs", "rmlr", "rmlr_r50_hico_det.py")
-# Object classes given to the fixed detections (COCO-80 ids with HICO-DET verbs): bicycle, cup,
-# sports ball, dining table, chair, book, bottle, umbrella.
-OBJECT_CLASSES = (1, 41, 32, 60, 56, 73, 39, 25)
-
-
-def fixed_detections(num_queries, num_classes, humans, objects):
-    """Logits and pre-sigmoid boxes (1, 1, Q, .) that make queries 0..humans-1 persons and the
-    next ``objects`` queries objects, on a grid of distinct boxes; the rest no-object."""
-    logits = torch.full((num_queries, num_classes + 1), -10.0)
-    logits[:, num_classes] = 10.0  # no-object
-    for q in range(humans + objects):
-        label = 0 if q < humans else OBJECT_CLASSES[(q - humans) % len(OBJECT_CLASSES)]
-        logits[q, num_classes] = -10.0
-        logits[q, label] = 10.0
-    boxes = torch.zeros(num_queries, 4)
-    side = int((humans + objects) ** 0.5) + 1
-    for q in range(num_queries):
-        cx, cy = (q % side + 0.5) / side, (q // side % side + 0.5) / side
-        boxes[q] = torch.tensor([cx, cy, 0.6 / side, 0.8 / side])
-    return logits[None, None], torch.logit(boxes.clamp(1e-4, 1 - 1e-4))[None, None]
-
-
-def pin_head_outputs(detr, humans, objects):
-    logits, boxes = fixed_detections(detr.num_queries, detr.num_classes, humans, objects)
-
-    def replace(value):
-        return lambda module, args, out: value.to(out.device, out.dtype).expand_as(out).clone()
-
-    detr.class_embed.register_forward_hook(replace(logits))
-    detr.bbox_embed.register_forward_hook(replace(boxes))
 
 
 def main(argv=None):
@@ -92,8 +63,8 @@ def main(argv=None):
     rmlr_cfg.model.text_teacher = None  # training only
     rmlr_cfg.model.cross_modal = None  # training only
     rmlr = instantiate(rmlr_cfg.model).to(args.device).eval()
-    pin_head_outputs(detr.detr, args.humans, args.objects)
-    pin_head_outputs(rmlr.entity_detector.detector.detr, args.humans, args.objects)
+    pin_detections(detr.detr, args.humans, args.objects)
+    pin_detections(rmlr.entity_detector.detector.detr, args.humans, args.objects)
 
     image = torch.randint(0, 256, (3, args.size, args.size), dtype=torch.uint8, device=args.device)
     inputs = [{"image": image, "height": args.size, "width": args.size}]

@@ -1,0 +1,183 @@
+#!/usr/bin/env python
+"""Where a training step's time goes: data loading, DETR, IRE, IRM, text teacher, alignment,
+backward + optimizer step.
+
+Runs ``--iters`` training steps (after ``--warmup`` steps, by default one epoch so that the
+teacher's sentence cache is warm, as it is for all but the first epoch of a run) of a config on the synthetic dataset and times each part with forward hooks on the model's
+modules (CUDA is synchronised around each). Presets:
+
+* ``tiny``: ``configs/rmlr/rmlr_tiny_synthetic.py`` as ``make demo`` trains it (MiniLM teacher);
+* ``r50``: RmLR-R50 (``rmlr_r50_hico_det_minilm.py``, the offline teacher) on synthetic images
+  resized to 800 px, batch 2, with random DETR weights whose detections are pinned to
+  ``--humans`` persons and ``--objects`` objects (random weights detect nothing).
+
+    python benchmarks/bench_train_step.py --preset tiny --output output/bench_train_tiny.json
+    python benchmarks/bench_train_step.py --preset r50 --device cuda --output output/bench_train_r50.json
+"""
+
+import argparse
+import json
+import os
+import statistics
+import time
+import warnings
+from collections import defaultdict
+
+warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
+
+import torch  # noqa: E402
+from detectron2.config import LazyCall as L  # noqa: E402
+from detectron2.config import LazyConfig, instantiate  # noqa: E402
+from detectron2.utils.events import EventStorage  # noqa: E402
+
+from rmlr.data.transforms import build_upt_augmentation  # noqa: E402
+from rmlr.utils.cost import machine_info, pin_detections  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(REPO, "projects", "RmLR", "configs")
+PARTS = ("data", "DETR", "IRE", "IRM", "text teacher", "alignment", "backward + step")
+MODULES = {
+    "DETR": "entity_detector",
+    "IRE": "ire",
+    "IRM": "irm",
+    "text teacher": "text_teacher",
+    "alignment": "cross_modal",
+}
+
+
+def load_config(preset):
+    if preset == "tiny":
+        cfg = LazyConfig.load(os.path.join(CONFIGS, "rmlr", "rmlr_tiny_synthetic.py"))
+    else:
+        cfg = LazyConfig.load(os.path.join(CONFIGS, "rmlr", "rmlr_r50_hico_det_minilm.py"))
+        data = LazyConfig.load(os.path.join(CONFIGS, "common", "data", "synthetic.py")).dataloader
+        cfg.dataloader.train = data.train
+        cfg.dataloader.train.mapper.augmentations = L(build_upt_augmentation)(
+            is_train=False, test_size=800, max_size=1333
+        )
+        cfg.dataloader.train.total_batch_size = 2
+    cfg.model.entity_detector.checkpoint = ""
+    cfg.dataloader.train.num_workers = 0
+    return cfg
+
+
+class Timer:
+    """Accumulates seconds per part from forward pre/post hooks."""
+
+    def __init__(self, device):
+        self.cuda = torch.device(device).type == "cuda"
+        self.seconds = defaultdict(float)
+        self.handles = []
+        self._start = {}
+
+    def _sync(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def attach(self, name, module):
+        def pre(mod, args):
+            self._sync()
+            self._start[name] = time.perf_counter()
+
+        def post(mod, args, out):
+            self._sync()
+            self.seconds[name] += time.perf_counter() - self._start.pop(name)
+
+        self.handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
+
+    def detach(self):
+        for handle in self.handles:
+            handle.remove()
+
+    def measure(self, name, fn):
+        self._sync()
+        start = time.perf_counter()
+        out = fn()
+        self._sync()
+        self.seconds[name] += time.perf_counter() - start
+        return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", choices=("tiny", "r50"), default="tiny")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=-1,
+        help="untimed steps first; -1 = one epoch, so the teacher's sentence cache is warm",
+    )
+    p.add_argument("--humans", type=int, default=3)
+    p.add_argument("--objects", type=int, default=4)
+    p.add_argument("--output", default="output/bench_train_step.json")
+    args = p.parse_args(argv)
+    torch.manual_seed(0)
+
+    cfg = load_config(args.preset)
+    model = instantiate(cfg.model).to(args.device).train()
+    if args.preset == "r50":
+        pin_detections(model.entity_detector.detector.detr, args.humans, args.objects)
+    cfg.optimizer.params.model = model
+    optimizer = instantiate(cfg.optimizer)
+    loader_cfg = cfg.dataloader.train
+    loader = iter(instantiate(loader_cfg))
+    if args.warmup < 0:
+        num_images = len(instantiate(loader_cfg.dataset))
+        batch = int(loader_cfg.total_batch_size)
+        args.warmup = -(-num_images // batch)
+
+    steps = []
+    with EventStorage(0):
+        for i in range(args.warmup + args.iters):
+            timer = Timer(args.device)
+            if i >= args.warmup:
+                for part, attr in MODULES.items():
+                    module = getattr(model, attr, None)
+                    if module is not None:
+                        timer.attach(part, module)
+            start = time.perf_counter()
+            batch = timer.measure("data", lambda: next(loader))
+            losses = model(batch)
+            total = sum(losses.values())
+
+            def backward_and_step():
+                optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                optimizer.step()
+
+            timer.measure("backward + step", backward_and_step)
+            timer.detach()
+            if i >= args.warmup:
+                timer.seconds["step"] = time.perf_counter() - start
+                steps.append(dict(timer.seconds))
+
+    median = {k: statistics.median(s.get(k, 0.0) for s in steps) for k in (*PARTS, "step")}
+    other = median["step"] - sum(median[k] for k in PARTS)
+    result = {
+        "machine": machine_info(args.device),
+        "preset": args.preset,
+        "batch": int(cfg.dataloader.train.total_batch_size),
+        "iters": args.iters,
+        "warmup_steps": args.warmup,
+        "median_seconds": median,
+        "unattributed_seconds": other,
+        "share_of_step": {k: median[k] / median["step"] for k in PARTS},
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(result, f, indent=2)
+    m = result["machine"]
+    print(f"machine: {m['cpu']}, {m['logical_cores']} cores, torch {m['torch']}, {m['device']}")
+    print(f"preset {args.preset}, batch {result['batch']}, median of {args.iters} steps:")
+    for k in (*PARTS, "step"):
+        share = f"{100 * median[k] / median['step']:5.1f} %" if k != "step" else ""
+        print(f"  {k:<16} {1e3 * median[k]:9.1f} ms {share}")
+    print(f"  (pairing, losses and other glue: {1e3 * other:.1f} ms)")
+    print(f"wrote {args.output}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
