@@ -37,11 +37,11 @@ def random_checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def test_image():
+def sample_image():
     return DatasetCatalog.get("synthetic_hoi_test")[1]["file_name"]
 
 
-def test_predictor_runs_the_model_and_returns_the_contract(random_checkpoint, test_image):
+def test_predictor_runs_the_model_and_returns_the_contract(random_checkpoint, sample_image):
     from detectron2.data.detection_utils import read_image
 
     from rmlr.engine import HOIPredictor
@@ -49,7 +49,7 @@ def test_predictor_runs_the_model_and_returns_the_contract(random_checkpoint, te
     cfg = LazyConfig.load(TINY)
     cfg.model.entity_detector.checkpoint = ""
     predictor = HOIPredictor(cfg, checkpoint=random_checkpoint, device="cpu")
-    image = read_image(test_image, format="RGB")
+    image = read_image(sample_image, format="RGB")
     out = predictor(image)
     assert out.image_size == image.shape[:2]
     for field in ("pred_subject_boxes", "pred_object_boxes", "pred_object_classes"):
@@ -80,19 +80,19 @@ class FixedPredictor:
         return out
 
 
-def test_demo_draws_pairs_and_writes_detections(test_image, tmp_path, monkeypatch):
+def test_demo_draws_pairs_and_writes_detections(sample_image, tmp_path, monkeypatch):
     demo = load_tool("demo")
     monkeypatch.setattr(demo, "HOIPredictor", FixedPredictor)
     out = tmp_path / "demo"
-    args = ["--config-file", TINY, "--input", test_image, "--output", str(out)]
+    args = ["--config-file", TINY, "--input", sample_image, "--output", str(out)]
     results = demo.main(args + ["--score-thresh", "0.2"])
     rows = results[0]["hoi"]
     assert [r["verb"] for r in rows] == [2]  # "kick" only: "look_at" is below the threshold
     with open(out / "predictions.json") as f:
         assert json.load(f)[0]["hoi"] == rows
-    name = os.path.splitext(os.path.basename(test_image))[0] + ".png"
+    name = os.path.splitext(os.path.basename(sample_image))[0] + ".png"
     drawn = cv2.imread(str(out / name)).astype(int)
-    original = cv2.imread(test_image).astype(int)
+    original = cv2.imread(sample_image).astype(int)
     assert drawn.shape == original.shape
     changed = np.abs(drawn - original).sum(-1) > 30
     assert changed[20, 12:38].mean() > 0.8  # the human box's top edge
