@@ -20,6 +20,12 @@ dataloader.test.dataset.names = L(register_entity_dataset)(hoi_name="synthetic_h
 lr_multiplier = L(MultiStepParamScheduler)(
     values=[1.0, 0.1], milestones=[25000], num_updates="${train.max_iter}"
 )
+# from scratch: no pre-trained part, so every weight trains at lr 2e-4 (lr 1e-3 collapsed all
+# queries to one box in our runs)
+optimizer.lr = 2e-4
+optimizer.params.backbone_lr = 2e-4
+train.init_checkpoint = ""
+train.log_period = 20
 train.max_iter = 30000
 train.checkpointer.period = 2000
 train.checkpointer.max_to_keep = 3
