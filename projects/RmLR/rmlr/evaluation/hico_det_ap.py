@@ -157,6 +157,19 @@ def _segment_ranges(sorted_keys: np.ndarray, queries: np.ndarray):
     )
 
 
+def expand_candidates(dets: np.ndarray, start: np.ndarray, counts: np.ndarray, order: np.ndarray):
+    """All (detection, GT) candidate couples of the detections ``dets``, grouped by detection:
+    detection ``d`` meets the GT entries ``order[start[d] : start[d] + counts[d]]`` (its image's).
+    Returns ``(cand_det, cand_gt, seg_starts, seg_counts)``: the couples' detection and GT
+    indices, and where each detection's segment of couples starts and how long it is."""
+    seg_counts = counts[dets]
+    seg_starts = np.cumsum(seg_counts) - seg_counts
+    cand_det = np.repeat(dets, seg_counts)
+    within = np.arange(seg_counts.sum()) - np.repeat(seg_starts, seg_counts)
+    cand_gt = order[np.repeat(start[dets], seg_counts) + within]
+    return cand_det, cand_gt, seg_starts, seg_counts
+
+
 def match_detections(gt: HICODetGroundTruth, det: HICODetDetections):
     """Best GT pair of each detection, independent of ranking and coverage.
 
@@ -180,11 +193,7 @@ def match_detections(gt: HICODetGroundTruth, det: HICODetDetections):
     if len(has_gt) == 0:
         return matched, overlap
     # Expand the K candidate couples, grouped by detection, GT pairs in dataset order.
-    seg_counts = counts[has_gt]
-    seg_starts = np.cumsum(seg_counts) - seg_counts
-    cand_det = np.repeat(has_gt, seg_counts)
-    within = np.arange(seg_counts.sum()) - np.repeat(seg_starts, seg_counts)
-    cand_gt = gt_order[np.repeat(start[has_gt], seg_counts) + within]
+    cand_det, cand_gt, seg_starts, seg_counts = expand_candidates(has_gt, start, counts, gt_order)
     min_ov = np.minimum(
         official_iou(det.boxes_h[cand_det], gt.boxes_h[cand_gt]),
         official_iou(det.boxes_o[cand_det], gt.boxes_o[cand_gt]),

@@ -50,6 +50,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from .hico_det_ap import expand_candidates
+
 IOU_THRESHOLD = 0.5
 
 
@@ -204,11 +206,7 @@ def match_agents(gt: VCOCOGroundTruth, image_index: np.ndarray, boxes: np.ndarra
     has = np.flatnonzero(counts > 0)
     if len(has) == 0:
         return matched, overlap
-    seg_counts = counts[has]
-    seg_starts = np.cumsum(seg_counts) - seg_counts
-    cand_det = np.repeat(has, seg_counts)
-    within = np.arange(seg_counts.sum()) - np.repeat(seg_starts, seg_counts)
-    cand_gt = order[np.repeat(start[has], seg_counts) + within]
+    cand_det, cand_gt, seg_starts, seg_counts = expand_candidates(has, start, counts, order)
     ov = vsrl_iou(gt.boxes[cand_gt], boxes[cand_det])
     # np.argmax semantics: the first maximum; a NaN is a maximum.
     key = np.where(np.isnan(ov), np.inf, ov)
