@@ -33,19 +33,19 @@ def _prepare_vcoco():
 
 
 @pytest.fixture(scope="module")
-def test_dicts():
+def vcoco_test_dicts():
     return load_vcoco_json(TEST_JSON, "/coco/val2014")
 
 
 @needs_data
-def test_counts_and_conventions(test_dicts):
+def test_counts_and_conventions(vcoco_test_dicts):
     with open(TEST_JSON) as f:
         raw = json.load(f)
-    assert len(test_dicts) == 4946
-    assert sum(len(d["interactions"]) for d in test_dicts) == 12402
-    assert sum(1 for d in test_dicts if not d["interactions"]) == 414  # kept for evaluation
-    assert [d["image_id"] for d in test_dicts] == raw["images"]
-    for d, ann in zip(test_dicts, raw["annotations"]):
+    assert len(vcoco_test_dicts) == 4946
+    assert sum(len(d["interactions"]) for d in vcoco_test_dicts) == 12402
+    assert sum(1 for d in vcoco_test_dicts if not d["interactions"]) == 414  # kept for evaluation
+    assert [d["image_id"] for d in vcoco_test_dicts] == raw["images"]
+    for d, ann in zip(vcoco_test_dicts, raw["annotations"]):
         assert d["file_name"] == "/coco/val2014/" + ann["file_name"]
         assert "height" not in d and "agent_only" not in d  # no sizes / agent-only in these files
         boxes = d["annotations"]
