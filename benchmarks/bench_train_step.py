@@ -2,17 +2,22 @@
 """Where a training step's time goes: data loading, DETR, IRE, IRM, text teacher, alignment,
 backward + optimizer step.
 
-Runs ``--iters`` training steps (after ``--warmup`` steps, by default one epoch so that the
-teacher's sentence cache is warm, as it is for all but the first epoch of a run) of a config on the synthetic dataset and times each part with forward hooks on the model's
-modules (CUDA is synchronised around each). Presets:
+Runs ``--iters`` training steps of a config on the synthetic dataset, after ``--warmup-epochs``
+untimed epochs (the teacher's sentence cache fills as the epochs go: the crop augmentation makes
+new subsets of an image's triplets, hence new annotation texts, for a few epochs), and times each
+part with forward hooks on the model's modules (CUDA is synchronised around each). It also counts
+the strings the teacher had to encode during the timed steps (cache misses). Presets:
 
-* ``tiny``: ``configs/rmlr/rmlr_tiny_synthetic.py`` as ``make demo`` trains it (MiniLM teacher);
+* ``tiny``: ``configs/rmlr/rmlr_tiny_synthetic.py`` as ``make demo`` trains it (MiniLM teacher),
+  with the shipped pre-trained tiny DETR (``projects/RmLR/weights/``) as the frozen detector so
+  that pairs are detected as in the main job;
 * ``r50``: RmLR-R50 (``rmlr_r50_hico_det_minilm.py``, the offline teacher) on synthetic images
   resized to 800 px, batch 2, with random DETR weights whose detections are pinned to
   ``--humans`` persons and ``--objects`` objects (random weights detect nothing).
 
     python benchmarks/bench_train_step.py --preset tiny --output output/bench_train_tiny.json
-    python benchmarks/bench_train_step.py --preset r50 --device cuda --output output/bench_train_r50.json
+    python benchmarks/bench_train_step.py --preset r50 --warmup-epochs 0 --warmup-steps 3 \
+        --device cuda --output output/bench_train_r50.json
 """
 
 import argparse
@@ -35,6 +40,7 @@ from rmlr.utils.cost import machine_info, pin_detections  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "projects", "RmLR", "configs")
+TINY_DETR = os.path.join(REPO, "projects", "RmLR", "weights", "detr_tiny_synthetic_pretrain.pth")
 PARTS = ("data", "DETR", "IRE", "IRM", "text teacher", "alignment", "backward + step")
 MODULES = {
     "DETR": "entity_detector",
@@ -48,6 +54,7 @@ MODULES = {
 def load_config(preset):
     if preset == "tiny":
         cfg = LazyConfig.load(os.path.join(CONFIGS, "rmlr", "rmlr_tiny_synthetic.py"))
+        cfg.model.entity_detector.checkpoint = TINY_DETR
     else:
         cfg = LazyConfig.load(os.path.join(CONFIGS, "rmlr", "rmlr_r50_hico_det_minilm.py"))
         data = LazyConfig.load(os.path.join(CONFIGS, "common", "data", "synthetic.py")).dataloader
@@ -56,7 +63,7 @@ def load_config(preset):
             is_train=False, test_size=800, max_size=1333
         )
         cfg.dataloader.train.total_batch_size = 2
-    cfg.model.entity_detector.checkpoint = ""
+        cfg.model.entity_detector.checkpoint = ""
     cfg.dataloader.train.num_workers = 0
     return cfg
 
@@ -104,14 +111,21 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--iters", type=int, default=10)
     p.add_argument(
-        "--warmup",
-        type=int,
-        default=-1,
-        help="untimed steps first; -1 = one epoch, so the teacher's sentence cache is warm",
+        "--warmup-epochs",
+        type=float,
+        default=5,
+        help="untimed epochs first, so that the teacher's sentence cache is warm",
     )
+    p.add_argument("--warmup-steps", type=int, default=0, help="untimed steps added to those")
     p.add_argument("--humans", type=int, default=3)
     p.add_argument("--objects", type=int, default=4)
     p.add_argument("--output", default="output/bench_train_step.json")
+    p.add_argument(
+        "--profile",
+        default="",
+        help="also profile the timed steps with torch.profiler: print the top operators and "
+        "write a Chrome trace to this path",
+    )
     args = p.parse_args(argv)
     torch.manual_seed(0)
 
@@ -123,15 +137,25 @@ def main(argv=None):
     optimizer = instantiate(cfg.optimizer)
     loader_cfg = cfg.dataloader.train
     loader = iter(instantiate(loader_cfg))
-    if args.warmup < 0:
-        num_images = len(instantiate(loader_cfg.dataset))
-        batch = int(loader_cfg.total_batch_size)
-        args.warmup = -(-num_images // batch)
+    num_images = len(instantiate(loader_cfg.dataset))
+    batch = int(loader_cfg.total_batch_size)
+    steps_per_epoch = -(-num_images // batch)
+    args.warmup = int(round(args.warmup_epochs * num_images / batch)) + args.warmup_steps
+    encoded_at_epoch = []  # teacher's cache misses so far, at the start of each warm-up epoch
+    teacher = getattr(model, "text_teacher", None)
 
     steps = []
+    profiler = None
     with EventStorage(0):
         for i in range(args.warmup + args.iters):
             timer = Timer(args.device)
+            if teacher is not None and i % steps_per_epoch == 0 and i <= args.warmup:
+                encoded_at_epoch.append(teacher.num_encoded)
+            if i == args.warmup and teacher is not None:
+                encoded_before = teacher.num_encoded
+            if i == args.warmup and args.profile:
+                profiler = torch.profiler.profile(record_shapes=False, with_stack=False)
+                profiler.__enter__()
             if i >= args.warmup:
                 for part, attr in MODULES.items():
                     module = getattr(model, attr, None)
@@ -153,15 +177,28 @@ def main(argv=None):
                 timer.seconds["step"] = time.perf_counter() - start
                 steps.append(dict(timer.seconds))
 
+    if profiler is not None:
+        profiler.__exit__(None, None, None)
+        print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=30))
+        profiler.export_chrome_trace(args.profile)
+        print(f"wrote {args.profile} (steps are slower while profiled)")
+    misses = None if teacher is None else teacher.num_encoded - encoded_before
     median = {k: statistics.median(s.get(k, 0.0) for s in steps) for k in (*PARTS, "step")}
-    other = median["step"] - sum(median[k] for k in PARTS)
+    mean = {k: statistics.fmean(s.get(k, 0.0) for s in steps) for k in (*PARTS, "step")}
+    # pairing, GT association, losses: the step's time outside every timed part
+    other = statistics.median(s["step"] - sum(s.get(k, 0.0) for k in PARTS) for s in steps)
     result = {
         "machine": machine_info(args.device),
         "preset": args.preset,
         "batch": int(cfg.dataloader.train.total_batch_size),
         "iters": args.iters,
         "warmup_steps": args.warmup,
+        "teacher_strings_encoded_in_timed_steps": misses,
+        "teacher_strings_encoded_per_warmup_epoch": [
+            b - a for a, b in zip(encoded_at_epoch, encoded_at_epoch[1:])
+        ],
         "median_seconds": median,
+        "mean_seconds": mean,
         "unattributed_seconds": other,
         "share_of_step": {k: median[k] / median["step"] for k in PARTS},
     }
@@ -170,11 +207,17 @@ def main(argv=None):
         json.dump(result, f, indent=2)
     m = result["machine"]
     print(f"machine: {m['cpu']}, {m['logical_cores']} cores, torch {m['torch']}, {m['device']}")
-    print(f"preset {args.preset}, batch {result['batch']}, median of {args.iters} steps:")
+    print(
+        f"preset {args.preset}, batch {result['batch']}, {args.iters} steps: median (share), mean"
+    )
     for k in (*PARTS, "step"):
-        share = f"{100 * median[k] / median['step']:5.1f} %" if k != "step" else ""
-        print(f"  {k:<16} {1e3 * median[k]:9.1f} ms {share}")
-    print(f"  (pairing, losses and other glue: {1e3 * other:.1f} ms)")
+        share = f"({100 * median[k] / median['step']:4.1f} %)" if k != "step" else " " * 8
+        print(f"  {k:<16} {1e3 * median[k]:9.1f} ms {share} {1e3 * mean[k]:9.1f} ms")
+    print(f"  (pairing, losses and other glue: {1e3 * other:.1f} ms, median per step)")
+    if misses is not None:
+        per_epoch = result["teacher_strings_encoded_per_warmup_epoch"]
+        print(f"teacher cache misses: {per_epoch} strings encoded in the warm-up epochs, ")
+        print(f"  {misses} in the timed steps")
     print(f"wrote {args.output}")
     return result
 

@@ -6,14 +6,16 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torchvision.ops import roi_align
 
 from rmlr.modeling.attention_layers import MultiHeadAttention, pack_sequences, unpack_sequences
 from rmlr.modeling.entity_detections import EntityDetections
 from rmlr.modeling.interaction_reasoning import InteractionReasoningModule
 from rmlr.modeling.interactive_relation_encoder import (
     InteractiveRelationEncoder,
-    _replicate_beyond_valid,
     masked_union_pool,
+    union_boxes,
+    valid_cells,
 )
 from rmlr.modeling.losses import connected_zero, l1_distance, product_score_focal_loss
 from rmlr.modeling.pairs import associate_pairs, build_pairs
@@ -166,7 +168,68 @@ def test_masked_pool_tiny_boxes_inside_one_cell():
     assert out.item() == pytest.approx((1.85 + 2.15) / 4, abs=1e-6)
 
 
-def test_masked_pool_same_with_padding_after_edge_replication():
+def sampled_masked_pool(features, boxes_h, boxes_o, image_index, valid_hw, scale, grid):
+    """The masked pooling written out: torchvision's ``roi_align`` samples the G x G points of
+    each union box on its image's valid cells alone, samples outside both boxes are zeroed, then
+    averaged (the definition the fast weight-map implementation must reproduce)."""
+    out = []
+    for p in range(boxes_h.shape[0]):
+        i = int(image_index[p])
+        rows, cols = valid_hw[i].tolist()
+        image = features[i : i + 1, :, :rows, :cols]
+        union = union_boxes(boxes_h[p : p + 1], boxes_o[p : p + 1])
+        roi = torch.cat([torch.zeros(1, 1), union], dim=1)
+        samples = roi_align(image, roi, grid, spatial_scale=scale, sampling_ratio=1, aligned=True)
+        steps = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid
+        x1, y1, x2, y2 = union[0]
+        xs, ys = x1 + steps * (x2 - x1), y1 + steps * (y2 - y1)
+        keep = torch.zeros(grid, grid, dtype=torch.bool)
+        for b in (boxes_h[p], boxes_o[p]):
+            in_x = (xs >= b[0]) & (xs <= b[2])
+            in_y = (ys >= b[1]) & (ys <= b[3])
+            keep |= in_y[:, None] & in_x[None, :]
+        out.append((samples[0] * keep).mean(dim=(1, 2)))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_masked_pool_equals_sampled_roi_align_per_image(seed):
+    """Random boxes, many beyond the map, some tiny, some sharing a row or column; pairs in a
+    shuffled image order; padded maps with garbage on the padding."""
+    g = torch.Generator().manual_seed(seed)
+    stride, grid = 16, 14
+    valid_hw = torch.tensor([[5, 7], [9, 11], [1, 3]])
+    features = torch.full((3, 6, 9, 11), 1e3)  # garbage on padding
+    for i, (r, c) in enumerate(valid_hw.tolist()):
+        features[i, :, :r, :c] = torch.randn(6, r, c, generator=g)
+    p = 40
+    image_index = torch.randint(0, 3, (p,), generator=g)
+    sizes = valid_hw[image_index].flip(1).repeat(1, 2).float() * stride  # (w, h, w, h) pixels
+
+    def random_boxes():
+        corners = torch.rand(p, 2, 2, generator=g) * 1.4 - 0.2  # up to 20% beyond each side
+        xyxy = torch.cat([corners.min(dim=1).values, corners.max(dim=1).values], dim=1)
+        return xyxy * sizes
+
+    h, o = random_boxes(), random_boxes()
+    o[:5] = h[:5] + 0.3  # tiny offsets: both boxes nearly coincide
+    h[5:8, 2:] = h[5:8, :2] + 0.5  # boxes smaller than a cell
+    features.requires_grad_(True)
+    fast = masked_union_pool(
+        features, h, o, image_index, spatial_scale=1 / stride, grid_size=grid, valid_hw=valid_hw
+    )
+    ref = sampled_masked_pool(features, h, o, image_index, valid_hw, 1 / stride, grid)
+    assert fast.shape == (p, 6)
+    assert torch.allclose(fast, ref, atol=1e-5, rtol=1e-5), (fast - ref).abs().max()
+    # same gradient as ROIAlign's backward, and none reaches the padding
+    upstream = torch.randn(p, 6, generator=g)
+    (grad_fast,) = torch.autograd.grad((fast * upstream).sum(), features)
+    (grad_ref,) = torch.autograd.grad((ref * upstream).sum(), features)
+    assert torch.allclose(grad_fast, grad_ref, atol=1e-5)
+    assert grad_fast[1, :, 9:].abs().sum() == 0 and grad_fast[0, :, 5:].abs().sum() == 0
+
+
+def test_masked_pool_ignores_padding():
     torch.manual_seed(0)
     valid = torch.randn(1, 3, 5, 7)
     padded = torch.full((2, 3, 9, 11), 100.0)  # garbage on padding
@@ -174,21 +237,23 @@ def test_masked_pool_same_with_padding_after_edge_replication():
     mask = torch.ones(2, 9, 11, dtype=torch.bool)
     mask[0, :5, :7] = False
     mask[1, :9, :11] = False
+    assert valid_cells(mask).tolist() == [[5, 7], [9, 11]]
     # boxes reaching the right and bottom image edges (image 7 x 5 cells, stride 1)
     h = torch.tensor([[3.3, 1.0, 7.0, 5.0]])
     o = torch.tensor([[0.2, 3.9, 6.95, 4.99]])
     ref = masked_union_pool(valid, h, o, torch.tensor([0]), spatial_scale=1.0, grid_size=14)
-    raw = masked_union_pool(padded, h, o, torch.tensor([0]), spatial_scale=1.0, grid_size=14)
     fixed = masked_union_pool(
-        _replicate_beyond_valid(padded, mask),
+        padded,
         h,
         o,
         torch.tensor([0]),
         spatial_scale=1.0,
         grid_size=14,
+        valid_hw=valid_cells(mask),
     )
+    raw = masked_union_pool(padded, h, o, torch.tensor([0]), spatial_scale=1.0, grid_size=14)
     assert torch.allclose(fixed, ref, atol=1e-5)
-    assert not torch.allclose(raw, ref, atol=1e-2)  # without replication, padding leaks in
+    assert not torch.allclose(raw, ref, atol=1e-2)  # without the valid sizes, padding leaks in
 
 
 def test_ire_shapes_valid_pixels_only_and_no_pairs():

@@ -33,7 +33,8 @@ Choices where the paper is silent (UPT = https://github.com/fredzzhang/upt):
   spatial encoding, 1024-d (Appendix B's "1024-dimensional vector").
 * IRE width: C5 -> 128 channels (1x1 conv), 2 layers, 4 heads, FFN 512, DETR sine positions;
   masked ROIAlign: 7x7 bins x 2x2 samples, sample points outside both boxes zeroed, GAP over the
-  whole union box (zeros included), edge replication beyond each image's valid cells. Chosen for
+  whole union box (zeros included), on each image's valid cells with ROIAlign's border rules
+  (computed as one weight map per pair and a matrix product per image). Chosen for
   the cost budget (IRE + IRM add about 0.85 GMACs, 1.5%, to DETR-R50 at 800x800 with 30
   pairs); the paper gives no width.
 * g^v averages the valid (unpadded) C5 cells (UPT averages the padded map).
