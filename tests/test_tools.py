@@ -104,6 +104,15 @@ def test_demo_draws_pairs_and_writes_detections(sample_image, tmp_path, monkeypa
     assert [r["verb"] for r in results[0]["hoi"]] == [3]
     results = demo.main(args + ["--score-thresh", "0", "--top-k", "1"])
     assert [r["score"] for r in results[0]["hoi"]] == [pytest.approx(0.9)]
+    # --scale draws on a larger canvas, boxes where the image's pixels went
+    demo.main(args + ["--score-thresh", "0.2", "--scale", "2"])
+    big = cv2.imread(str(out / name)).astype(int)
+    assert big.shape == (2 * original.shape[0], 2 * original.shape[1], 3)
+    upscaled = cv2.resize(original.astype(np.uint8), big.shape[1::-1]).astype(int)
+    changed = np.abs(big - upscaled).sum(-1) > 30
+    assert changed[39:42, 24:76].any(axis=0).mean() > 0.8  # the human box's top edge, y = 40
+    with pytest.raises(SystemExit, match="--scale"):
+        demo.main(args + ["--scale", "0"])
 
 
 def test_demo_rejects_unknown_verb_and_missing_input(random_checkpoint, tmp_path):

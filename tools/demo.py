@@ -39,6 +39,12 @@ def get_parser():
     p.add_argument("--score-thresh", type=float, default=0.2)
     p.add_argument("--top-k", type=int, default=10, help="at most this many triplets per image")
     p.add_argument("--verb", help="show only this verb (name as in the dataset's verb list)")
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="draw on an image this many times larger (labels stay readable on small images)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
     return p
@@ -74,7 +80,7 @@ def resolve_verb(name, metadata):
 
 
 def draw(image_rgb, instances, metadata, args, verb):
-    vis = HOIVisualizer(image_rgb, metadata)
+    vis = HOIVisualizer(image_rgb, metadata, scale=args.scale)
     out = vis.draw_hoi_predictions(
         instances, score_thresh=args.score_thresh, top_k=args.top_k, verb=verb
     )
@@ -109,6 +115,8 @@ def run_video(predictor, path, args, verb):
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
+    if args.scale <= 0:
+        raise SystemExit(f"--scale must be positive, got {args.scale}")
     setup_logger(name="rmlr")
     cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
     files = expand_inputs(args.input)

@@ -146,7 +146,7 @@ def main(argv=None):
     log("demo pictures ...")
     images = sorted(glob.glob(os.path.join(root, "images", "test", "*.png")))[: args.demo_images]
     demo_cmd = [sys.executable, DEMO, "--config-file", STAGE2, "--input", *images]
-    demo_cmd += ["--output", os.path.join(output, "demo"), "--score-thresh", "0.1"]
+    demo_cmd += ["--output", os.path.join(output, "demo"), "--score-thresh", "0.1", "--scale", "3"]
     demo_cmd += ["--checkpoint", os.path.join(stage2_dir, "model_final.pth"), *hoi]
     steps["demo"] = run(demo_cmd, os.path.join(output, "demo.log"))
 
