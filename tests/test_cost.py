@@ -35,6 +35,7 @@ def test_interleaved_latency_runs_each_in_turn():
         runs=3,
     )
     assert order == ["a", "b"] * 4
+    assert len(stats["a"]["all"]) == 3 and stats["a"]["max"] == max(stats["a"]["all"])
     assert (
         stats["a"]["runs"] == 3 and stats["a"]["min"] <= stats["a"]["median"] <= stats["a"]["max"]
     )

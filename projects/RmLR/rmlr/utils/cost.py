@@ -79,7 +79,8 @@ def interleaved_latency(
 ) -> Dict[str, Dict[str, float]]:
     """Seconds per call of each function, run in turn ``runs`` times after ``warmup`` rounds.
 
-    Returns ``{name: {"median", "min", "max", "runs"}}``.
+    Returns ``{name: {"median", "min", "max", "runs", "all"}}`` (``all``: every timed call, in
+    order, so that callers can compare the functions round by round).
     """
     device = torch.device(device)
     times: Dict[str, List[float]] = {k: [] for k in fns}
@@ -92,7 +93,7 @@ def interleaved_latency(
             if i >= warmup:
                 times[name].append(time.perf_counter() - start)
     return {
-        k: {"median": statistics.median(v), "min": min(v), "max": max(v), "runs": len(v)}
+        k: {"median": statistics.median(v), "min": min(v), "max": max(v), "runs": len(v), "all": v}
         for k, v in times.items()
     }
 
