@@ -15,6 +15,7 @@ from rmlr.modeling.interactive_relation_encoder import (
     InteractiveRelationEncoder,
     masked_union_pool,
     union_boxes,
+    union_pool_weights,
     valid_cells,
 )
 from rmlr.modeling.losses import connected_zero, l1_distance, product_score_focal_loss
@@ -227,6 +228,34 @@ def test_masked_pool_equals_sampled_roi_align_per_image(seed):
     (grad_ref,) = torch.autograd.grad((ref * upstream).sum(), features)
     assert torch.allclose(grad_fast, grad_ref, atol=1e-5)
     assert grad_fast[1, :, 9:].abs().sum() == 0 and grad_fast[0, :, 5:].abs().sum() == 0
+
+
+def test_pool_weights_stay_float32_under_autocast():
+    g = torch.Generator().manual_seed(0)
+    corner = torch.rand(6, 2, generator=g) * 400
+    h = torch.cat([corner, corner + 1 + torch.rand(6, 2, generator=g) * 350], dim=1)
+    o = h.flip(0) + 3.0  # every box inside the 960 x 800 image
+    kwargs = dict(map_hw=(25, 30), spatial_scale=1 / 32, grid_size=14)
+    valid = torch.tensor([[25, 30]]).expand(6, 2)
+    ref = union_pool_weights(h, o, valid, **kwargs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = union_pool_weights(h, o, valid, **kwargs)
+    assert low.dtype == torch.float32 and torch.equal(low, ref)
+    # inside the map the weights of a pair sum to the share of its samples inside either box
+    steps = (torch.arange(14.0) + 0.5) / 14
+    union = union_boxes(h, o)
+    xs = union[:, 0:1] + steps * (union[:, 2:3] - union[:, 0:1])  # (6, 14)
+    ys = union[:, 1:2] + steps * (union[:, 3:4] - union[:, 1:2])
+    share = torch.zeros(6)
+    for p in range(6):
+        inside = torch.zeros(14, 14, dtype=torch.bool)
+        for b in (h[p], o[p]):
+            in_y = (ys[p] >= b[1]) & (ys[p] <= b[3])
+            in_x = (xs[p] >= b[0]) & (xs[p] <= b[2])
+            inside |= in_y[:, None] & in_x[None, :]
+        share[p] = inside.float().mean()
+    assert torch.allclose(ref.sum(dim=(1, 2)), share, atol=1e-5)
+    assert (share > 0.05).all()
 
 
 def test_masked_pool_ignores_padding():

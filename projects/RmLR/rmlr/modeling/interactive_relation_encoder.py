@@ -117,7 +117,20 @@ def union_pool_weights(
     Returns:
         (P, h, w) float32 weights ``W_p``: the masked GAP of pair p is ``sum(W_p * X)``.
     """
-    boxes_h, boxes_o = boxes_h.detach().float(), boxes_o.detach().float()
+    # float32 throughout, also under autocast: pixel coordinates of large images and the
+    # weights' sums need it (torchvision's autocast rule for roi_align is float32 as well)
+    with torch.autocast(device_type=boxes_h.device.type, enabled=False):
+        return _union_pool_weights(
+            boxes_h.detach().float(),
+            boxes_o.detach().float(),
+            valid_hw,
+            map_hw=map_hw,
+            spatial_scale=spatial_scale,
+            grid_size=grid_size,
+        )
+
+
+def _union_pool_weights(boxes_h, boxes_o, valid_hw, *, map_hw, spatial_scale, grid_size):
     union = union_boxes(boxes_h, boxes_o)
     k = torch.arange(grid_size, device=union.device, dtype=union.dtype)
     factors = []
