@@ -13,7 +13,7 @@ from detectron2.utils.registry import locate
 from omegaconf import OmegaConf
 
 import rmlr  # noqa: F401  (registers datasets)
-from rmlr.engine import check_weight_sources
+from rmlr.engine import check_dataset_classes, check_weight_sources
 from rmlr.modeling.rmlr import RmLR
 
 CONFIG_DIR = os.path.join(
@@ -210,3 +210,17 @@ def test_table8_layer_overrides():
     assert len(model.irm.competitive_layers) == 2
     assert len(model.cross_modal.ire_branch.self_attention) == 1
     assert len(model.cross_modal.irm_branch.self_attention) == 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_verb_count_matches_the_datasets(name):
+    cfg = load(name)
+    check_dataset_classes(cfg)
+    cfg.model.num_verbs = int(cfg.model.num_verbs) + 1
+    with pytest.raises(ValueError, match="model.num_verbs"):
+        check_dataset_classes(cfg)
+
+
+def test_detr_configs_have_no_verb_count_to_check():
+    cfg = LazyConfig.load(os.path.join(CONFIG_DIR, "detr", "detr_r50_hico_det.py"))
+    check_dataset_classes(cfg)

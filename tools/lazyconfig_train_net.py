@@ -8,8 +8,9 @@
 
 Beyond Detectron2's script: gradient accumulation (``train.grad_accum_steps``), gradient clipping
 (``train.clip_grad.max_norm``), AMP only on CUDA, ``train.device=auto``, a data order that
-continues exactly after ``--resume``, a refusal to start from weights that do not exist, and a
-final results table. ``--num-gpus N`` starts N processes: NCCL on GPUs, gloo on CPU.
+continues exactly after ``--resume``, a refusal to start from weights that do not exist or with a
+verb count that does not match the datasets, and a final results table. ``--num-gpus N`` starts N
+processes: NCCL on GPUs, gloo on CPU.
 """
 
 import json
@@ -27,6 +28,7 @@ from detectron2.utils import comm
 from rmlr.engine import (
     HOITrainer,
     build_resumable_train_loader,
+    check_dataset_classes,
     check_weight_sources,
     format_results_table,
     resolve_device,
@@ -114,6 +116,7 @@ def main(args):
     cfg = LazyConfig.apply_overrides(cfg, args.opts)
     default_setup(cfg, args)
     check_weight_sources(cfg, eval_only=args.eval_only, resume=args.resume)
+    check_dataset_classes(cfg)
 
     if args.eval_only:
         model = instantiate(cfg.model)

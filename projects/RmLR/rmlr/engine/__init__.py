@@ -1,6 +1,11 @@
 """Training-loop pieces used by ``tools/lazyconfig_train_net.py``."""
 
-from .defaults import build_resumable_train_loader, check_weight_sources, resolve_device
+from .defaults import (
+    build_resumable_train_loader,
+    check_dataset_classes,
+    check_weight_sources,
+    resolve_device,
+)
 from .predictor import HOIPredictor, hoi_rows
 from .results import format_results_table
 from .sampler import ResumableTrainingSampler
@@ -11,6 +16,7 @@ __all__ = [
     "HOITrainer",
     "ResumableTrainingSampler",
     "build_resumable_train_loader",
+    "check_dataset_classes",
     "check_weight_sources",
     "format_results_table",
     "hoi_rows",

@@ -4,22 +4,31 @@
 * :func:`check_weight_sources`: refuse, before anything is built, a run that would silently use
   random weights (a missing ``train.init_checkpoint``, a missing entity-detector checkpoint or
   text-teacher folder, or an RmLR model whose frozen DETR gets weights from nowhere).
+* :func:`check_dataset_classes`: refuse a model whose ``num_verbs`` differs from the verb count of
+  a dataset the config trains, tests or takes valid verbs from (e.g. a new dataset registered
+  with another verb list while ``model.num_verbs`` stayed at HICO-DET's 117).
 * :func:`build_resumable_train_loader`: instantiate ``dataloader.train`` with a
   :class:`ResumableTrainingSampler` that starts after the samples a resumed run already used.
 """
 
 import logging
 import os
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 import torch
 from detectron2.config import instantiate
+from detectron2.data import MetadataCatalog
 from detectron2.utils.registry import locate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from .sampler import ResumableTrainingSampler
 
-__all__ = ["resolve_device", "check_weight_sources", "build_resumable_train_loader"]
+__all__ = [
+    "resolve_device",
+    "check_weight_sources",
+    "check_dataset_classes",
+    "build_resumable_train_loader",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +98,42 @@ def check_weight_sources(cfg, *, eval_only: bool = False, resume: bool = False) 
             raise FileNotFoundError(
                 f"model.text_teacher.model_name_or_path={teacher!r}: no such folder"
             )
+
+
+def _dataset_names(node) -> List[str]:
+    """Registered dataset names in a config value (a name or a list of names; anything else,
+    e.g. a ``LazyCall`` that registers a derived dataset, is skipped)."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, (list, tuple, ListConfig)) and all(isinstance(n, str) for n in node):
+        return list(node)
+    return []
+
+
+def check_dataset_classes(cfg) -> None:
+    """Raise ``ValueError`` naming the config key and the dataset when ``model.num_verbs`` differs
+    from the number of ``verb_classes`` in the metadata of ``dataloader.train.dataset.names``,
+    ``dataloader.test.dataset.names`` or ``model.valid_verbs_per_object.dataset_name``.
+
+    Configs without ``model.num_verbs`` (DETR) and datasets without ``verb_classes`` metadata are
+    not checked.
+    """
+    num_verbs = _get(cfg, "model.num_verbs", None)
+    if num_verbs is None:
+        return
+    keys = (
+        "dataloader.train.dataset.names",
+        "dataloader.test.dataset.names",
+        "model.valid_verbs_per_object.dataset_name",
+    )
+    for key in keys:
+        for name in _dataset_names(_get(cfg, key, None)):
+            verbs = MetadataCatalog.get(name).get("verb_classes", None)
+            if verbs is not None and len(verbs) != int(num_verbs):
+                raise ValueError(
+                    f"model.num_verbs={num_verbs} but {key} names dataset {name!r}, which has "
+                    f"{len(verbs)} verb classes: set model.num_verbs={len(verbs)}"
+                )
 
 
 def build_resumable_train_loader(
