@@ -169,6 +169,21 @@ def test_masked_pool_tiny_boxes_inside_one_cell():
     assert out.item() == pytest.approx((1.85 + 2.15) / 4, abs=1e-6)
 
 
+def sample_keep_mask(box_h, box_o, grid):
+    """(G, G) bool [row, col]: which of the G x G sample points of the union box of one pair
+    lie inside the human or the object box (pixel coordinates, edges included)."""
+    union = union_boxes(box_h[None], box_o[None])[0]
+    steps = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid
+    xs = union[0] + steps * (union[2] - union[0])
+    ys = union[1] + steps * (union[3] - union[1])
+    keep = torch.zeros(grid, grid, dtype=torch.bool)
+    for b in (box_h, box_o):
+        in_x = (xs >= b[0]) & (xs <= b[2])
+        in_y = (ys >= b[1]) & (ys <= b[3])
+        keep |= in_y[:, None] & in_x[None, :]
+    return keep
+
+
 def sampled_masked_pool(features, boxes_h, boxes_o, image_index, valid_hw, scale, grid):
     """The masked pooling written out: torchvision's ``roi_align`` samples the G x G points of
     each union box on its image's valid cells alone, samples outside both boxes are zeroed, then
@@ -181,14 +196,7 @@ def sampled_masked_pool(features, boxes_h, boxes_o, image_index, valid_hw, scale
         union = union_boxes(boxes_h[p : p + 1], boxes_o[p : p + 1])
         roi = torch.cat([torch.zeros(1, 1), union], dim=1)
         samples = roi_align(image, roi, grid, spatial_scale=scale, sampling_ratio=1, aligned=True)
-        steps = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid
-        x1, y1, x2, y2 = union[0]
-        xs, ys = x1 + steps * (x2 - x1), y1 + steps * (y2 - y1)
-        keep = torch.zeros(grid, grid, dtype=torch.bool)
-        for b in (boxes_h[p], boxes_o[p]):
-            in_x = (xs >= b[0]) & (xs <= b[2])
-            in_y = (ys >= b[1]) & (ys <= b[3])
-            keep |= in_y[:, None] & in_x[None, :]
+        keep = sample_keep_mask(boxes_h[p], boxes_o[p], grid)
         out.append((samples[0] * keep).mean(dim=(1, 2)))
     return torch.stack(out)
 
@@ -242,18 +250,7 @@ def test_pool_weights_stay_float32_under_autocast():
         low = union_pool_weights(h, o, valid, **kwargs)
     assert low.dtype == torch.float32 and torch.equal(low, ref)
     # inside the map the weights of a pair sum to the share of its samples inside either box
-    steps = (torch.arange(14.0) + 0.5) / 14
-    union = union_boxes(h, o)
-    xs = union[:, 0:1] + steps * (union[:, 2:3] - union[:, 0:1])  # (6, 14)
-    ys = union[:, 1:2] + steps * (union[:, 3:4] - union[:, 1:2])
-    share = torch.zeros(6)
-    for p in range(6):
-        inside = torch.zeros(14, 14, dtype=torch.bool)
-        for b in (h[p], o[p]):
-            in_y = (ys[p] >= b[1]) & (ys[p] <= b[3])
-            in_x = (xs[p] >= b[0]) & (xs[p] <= b[2])
-            inside |= in_y[:, None] & in_x[None, :]
-        share[p] = inside.float().mean()
+    share = torch.stack([sample_keep_mask(h[p], o[p], 14).float().mean() for p in range(6)])
     assert torch.allclose(ref.sum(dim=(1, 2)), share, atol=1e-5)
     assert (share > 0.05).all()
 

@@ -222,5 +222,13 @@ def test_verb_count_matches_the_datasets(name):
 
 
 def test_detr_configs_have_no_verb_count_to_check():
+    """A DETR config has no ``model.num_verbs``: the check leaves it alone even when its datasets
+    are HOI datasets with verbs (which would fail any verb count it were given)."""
     cfg = LazyConfig.load(os.path.join(CONFIG_DIR, "detr", "detr_r50_hico_det.py"))
+    assert "num_verbs" not in cfg.model
+    cfg.dataloader.train.dataset.names = "hico_det_train"
+    cfg.dataloader.test.dataset.names = "hico_det_test"
     check_dataset_classes(cfg)
+    cfg.model.num_verbs = 1  # the same config with a verb count is checked and refused
+    with pytest.raises(ValueError, match="'hico_det_train', which has 117"):
+        check_dataset_classes(cfg)
