@@ -2,7 +2,6 @@
 counts, the dataset-dict contract, object-order detection, rare / non-rare, registration, and the
 format converter (UPT <-> PPDM/CDN)."""
 
-import importlib.util
 import json
 import os
 from collections import Counter
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
+from script_loader import load_script
 
 from rmlr.data import (
     HICO_HOI_CLASSES,
@@ -28,15 +28,6 @@ TEST_JSON = os.path.join(HICO, "instances_test2015.json")
 ALPHA_JSON = os.path.join(HICO, "instances_test2015_hico_objorder.json")
 
 needs_data = pytest.mark.skipif(not os.path.isfile(TEST_JSON), reason="no shared HICO-DET data")
-
-
-def _load_script(name):
-    spec = importlib.util.spec_from_file_location(
-        name, os.path.join(REPO, "datasets", f"{name}.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +152,7 @@ def test_rare_split_unknown_without_training_file_or_rare_list(tmp_path, registe
 
 @needs_data
 def test_converter_round_trips_both_formats(tmp_path, dicts):
-    convert = _load_script("convert_hico_det")
+    convert = load_script("datasets/convert_hico_det.py")
     ppdm = tmp_path / "test_hico.json"
     ppdm.write_text(json.dumps(convert.ppdm_from_dicts(dicts, "/images/test2015", with_sizes=True)))
     assert load_hico_det_json(str(ppdm), "/images/test2015") == dicts

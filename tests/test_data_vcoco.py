@@ -1,7 +1,6 @@
 """V-COCO: the real UPT-style files (``../shared/data/vcoco``, skipped when absent), and
 ``datasets/prepare_vcoco.py`` checked against them on the official ``vcoco_train.json``."""
 
-import importlib.util
 import json
 import os
 
@@ -11,6 +10,7 @@ import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 from detectron2.data.datasets.builtin_meta import COCO_CATEGORIES
+from script_loader import load_script
 
 from rmlr.data import HOIDatasetMapper, load_vcoco_json, register_vcoco
 from rmlr.data.metadata import VCOCO_ACTION_ROLES, VCOCO_OBJECTS_PER_ACTION_ROLE
@@ -22,14 +22,6 @@ TRAIN_JSON = os.path.join(VCOCO, "instances_vcoco_train.json")
 OFFICIAL_TRAIN = os.path.join(VCOCO, "vcoco_train.json")
 
 needs_data = pytest.mark.skipif(not os.path.isfile(TEST_JSON), reason="no shared V-COCO data")
-
-
-def _prepare_vcoco():
-    path = os.path.join(REPO, "datasets", "prepare_vcoco.py")
-    spec = importlib.util.spec_from_file_location("prepare_vcoco", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +107,7 @@ def _fake_coco(vsrl):
 
 @pytest.mark.skipif(not os.path.isfile(OFFICIAL_TRAIN), reason="no official V-COCO file")
 def test_prepare_vcoco_reproduces_the_upt_style_train_file(tmp_path):
-    prepare = _prepare_vcoco()
+    prepare = load_script("datasets/prepare_vcoco.py")
     with open(OFFICIAL_TRAIN) as f:
         vsrl = json.load(f)
     with open(TRAIN_JSON) as f:
@@ -147,7 +139,7 @@ def test_prepare_vcoco_reproduces_the_upt_style_train_file(tmp_path):
 
 
 def test_prepare_vcoco_on_a_hand_made_example():
-    prepare = _prepare_vcoco()
+    prepare = load_script("datasets/prepare_vcoco.py")
     # Two persons (ann 11, 12) in image 5; "hit" has roles instr and obj; person 12 hits with an
     # unannotated instrument. "stand" (agent only) and "point" are not action-roles.
     vsrl = [

@@ -1,7 +1,6 @@
 """Numerical parity of our DETR with Hugging Face's and with torchvision's ResNet (official DETR's
 backbone), through the weight converter, on batches of differently sized (padded) images."""
 
-import importlib.util
 import os
 import re
 
@@ -16,6 +15,7 @@ from detr_helpers import (
     random_images,
     randomize_state_,
 )
+from script_loader import load_script
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from rmlr.modeling.detr import padding_mask
@@ -34,14 +34,6 @@ TOL = 1e-4
 # Two images of different sizes: the batch is padded to 160 x 192 and each image has padding.
 SIZES = [(160, 120), (112, 192)]
 HF_ROWS = list(COCO_80_CATEGORY_IDS) + [91]  # HF/official head rows of our 81 classes
-
-
-def _load_tool():
-    path = os.path.join(REPO, "tools", "convert_detr_weights.py")
-    spec = importlib.util.spec_from_file_location("convert_detr_weights", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _run_both(model, hf, images):
@@ -72,7 +64,12 @@ def test_hf_parity_through_the_tool(hf_model, tmp_path, capsys):
     src = tmp_path / "model.safetensors"
     save_file({k: v.contiguous() for k, v in hf_model.state_dict().items()}, str(src))
     out = tmp_path / "converted.pth"
-    assert _load_tool().main(["--format", "hf", "--quiet", str(tmp_path), str(out)]) == 0
+    assert (
+        load_script("tools/convert_detr_weights.py").main(
+            ["--format", "hf", "--quiet", str(tmp_path), str(out)]
+        )
+        == 0
+    )
 
     model = build_tiny_detector().eval()
     load_detector_checkpoint(model, str(out))

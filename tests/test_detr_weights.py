@@ -2,7 +2,6 @@
 loading through Detectron2's checkpointer and configs, and errors that name the key or path."""
 
 import argparse
-import importlib.util
 import logging
 import os
 
@@ -13,6 +12,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import LazyConfig, instantiate
 from detectron2.data.datasets.builtin_meta import COCO_CATEGORIES
 from detr_helpers import build_hf_detr, build_tiny_detector, randomize_state_
+from script_loader import load_script
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
@@ -194,20 +194,12 @@ def test_files_are_read_safely_and_missing_files_named(tmp_path, official_state)
     assert len(convert_checkpoint(str(with_args), "official")) == len(official_state)
 
 
-def _load_tool():
-    path = os.path.join(REPO, "tools", "convert_detr_weights.py")
-    spec = importlib.util.spec_from_file_location("convert_detr_weights", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_tool_logs_every_mapping_and_output_loads_through_d2_and_configs(
     tmp_path, caplog, official_state
 ):
     src, out = tmp_path / "detr.pth", tmp_path / "converted.pth"
     torch.save({"model": official_state}, src)
-    tool = _load_tool()
+    tool = load_script("tools/convert_detr_weights.py")
     with caplog.at_level(logging.INFO):
         assert tool.main(["--format", "official", str(src), str(out)]) == 0
     text = caplog.text

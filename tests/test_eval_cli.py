@@ -1,7 +1,6 @@
 """``tools/evaluate_hoi.py``: evaluates a predictions file against a dataset registered on the fly
 (the real test annotations in ``../shared/data``; skipped when absent) and fails clearly."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,18 +9,12 @@ import sys
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from hoi_eval_helpers import HICO_TEST_JSON, REPO, VCOCO_TEST_JSON
+from script_loader import load_script
 
 from rmlr.data import register_hico_det
 from rmlr.evaluation import records_to_entries, save_predictions
 
 TOOL = os.path.join(REPO, "tools", "evaluate_hoi.py")
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("evaluate_hoi", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _gt_entries(dicts, limit=None):
@@ -73,7 +66,7 @@ def test_cli_hico_det_end_to_end(tmp_path):
 
 @pytest.mark.skipif(not os.path.isfile(VCOCO_TEST_JSON), reason="no V-COCO test file")
 def test_cli_vcoco_in_process(tmp_path, capsys):
-    tool = _tool()
+    tool = load_script("tools/evaluate_hoi.py")
     predictions = str(tmp_path / "p.json")
     entry = {
         "file_name": "COCO_val2014_000000000564.jpg",
@@ -115,7 +108,7 @@ def test_cli_vcoco_in_process(tmp_path, capsys):
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):
-    tool = _tool()
+    tool = load_script("tools/evaluate_hoi.py")
     predictions = tmp_path / "p.json"
     predictions.write_text(json.dumps([{"file_name": "nope.jpg", "image_id": -5, "hoi": []}]))
     rc = tool.main(["--dataset", "no_such_dataset_xyz", "--predictions", str(predictions)])

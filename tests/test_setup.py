@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+from script_loader import load_script
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -37,16 +39,6 @@ def test_package_imports_from_any_directory(tmp_path):
     assert out.stdout.strip().endswith(os.path.join("projects", "RmLR", "rmlr", "__init__.py"))
 
 
-def _load_builder():
-    import importlib.util
-
-    path = os.path.join(REPO, "tools", "build_detectron2_offline.py")
-    spec = importlib.util.spec_from_file_location("build_detectron2_offline", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _fake_sources(root, builder):
     texts = {}
     for rel, _, old, _, count in builder.PATCHES:
@@ -59,7 +51,7 @@ def _fake_sources(root, builder):
 
 
 def test_offline_detectron2_patches_apply(tmp_path):
-    builder = _load_builder()
+    builder = load_script("tools/build_detectron2_offline.py")
     _fake_sources(str(tmp_path), builder)
     builder.apply_patches(str(tmp_path))
     launch = (tmp_path / "detectron2/engine/launch.py").read_text()
@@ -71,7 +63,7 @@ def test_offline_detectron2_patches_apply(tmp_path):
 def test_offline_detectron2_patch_that_no_longer_applies_fails_loudly(tmp_path):
     import pytest
 
-    builder = _load_builder()
+    builder = load_script("tools/build_detectron2_offline.py")
     _fake_sources(str(tmp_path), builder)
     (tmp_path / "detectron2/layers/mask_ops.py").write_text("mask = something_else\n")
     with pytest.raises(SystemExit, match="detectron2/layers/mask_ops.py"):

@@ -1,6 +1,5 @@
 """The user-facing tools: demo, dataset visualizer, interaction-information study, main job."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,17 +11,10 @@ import pytest
 import torch
 from detectron2.config import LazyConfig, instantiate
 from detectron2.data import DatasetCatalog
+from script_loader import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(REPO, "projects", "RmLR", "configs", "rmlr", "rmlr_tiny_synthetic.py")
-
-
-def load_tool(name):
-    path = os.path.join(REPO, "tools", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +73,7 @@ class FixedPredictor:
 
 
 def test_demo_draws_pairs_and_writes_detections(sample_image, tmp_path, monkeypatch):
-    demo = load_tool("demo")
+    demo = load_script("tools/demo.py", "tool_demo")
     monkeypatch.setattr(demo, "HOIPredictor", FixedPredictor)
     out = tmp_path / "demo"
     args = ["--config-file", TINY, "--input", sample_image, "--output", str(out)]
@@ -116,7 +108,7 @@ def test_demo_draws_pairs_and_writes_detections(sample_image, tmp_path, monkeypa
 
 
 def test_demo_rejects_unknown_verb_and_missing_input(random_checkpoint, tmp_path):
-    demo = load_tool("demo")
+    demo = load_script("tools/demo.py", "tool_demo")
     base = ["--config-file", TINY, "--checkpoint", random_checkpoint, "--output", str(tmp_path)]
     with pytest.raises(FileNotFoundError, match="nothing_here"):
         demo.main(base + ["--input", str(tmp_path / "nothing_here*.jpg")])
@@ -126,7 +118,7 @@ def test_demo_rejects_unknown_verb_and_missing_input(random_checkpoint, tmp_path
 
 
 def test_dataset_visualizer_draws_ground_truth(tmp_path):
-    tool = load_tool("visualize_hoi_dataset")
+    tool = load_script("tools/visualize_hoi_dataset.py", "tool_visualize_hoi_dataset")
     d = next(x for x in DatasetCatalog.get("synthetic_hoi_test") if x["interactions"])
     written = tool.main(
         [
@@ -152,7 +144,9 @@ def test_dataset_visualizer_draws_ground_truth(tmp_path):
 
 
 def test_interaction_information_study_measures_the_gap():
-    tool = load_tool("analyze_interaction_information")
+    tool = load_script(
+        "tools/analyze_interaction_information.py", "tool_analyze_interaction_information"
+    )
     rng = np.random.default_rng(0)
     # Humans at the same place in different images: DETR-like tokens depend on position only,
     # IRE-like features on the verb.
