@@ -20,7 +20,7 @@ warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
 from detectron2.data import DatasetCatalog, build_detection_train_loader  # noqa: E402
 
 from rmlr.data import HOIDatasetMapper  # noqa: E402
-from rmlr.utils.cost import machine_info  # noqa: E402
+from rmlr.utils.cost import machine_info, machine_summary  # noqa: E402
 
 
 def images_per_second(dataset, mapper, workers, batch, batches, warmup):
@@ -65,8 +65,7 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(result, f, indent=2)
-    m = result["machine"]
-    print(f"machine: {m['cpu']}, {m['logical_cores']} cores, torch {m['torch']}")
+    print(machine_summary(result["machine"]))
     for w, r in rates.items():
         print(f"{w} worker(s): {r:.1f} images/s")
     print(f"wrote {args.output}")

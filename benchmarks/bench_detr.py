@@ -33,7 +33,7 @@ from detectron2.config import LazyConfig, instantiate  # noqa: E402
 from detectron2.structures import ImageList  # noqa: E402
 from fvcore.nn import FlopCountAnalysis  # noqa: E402
 
-from rmlr.utils.cost import machine_info, sdpa_macs  # noqa: E402
+from rmlr.utils.cost import machine_info, machine_summary, sdpa_macs  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "projects", "RmLR", "configs", "detr", "detr_r50.py")
@@ -130,13 +130,7 @@ def main(argv=None):
     with open(args.output, "w") as f:
         json.dump(result, f, indent=2)
 
-    m = result["machine"]
-    print(
-        f"machine: {m['cpu']}, {m['logical_cores']} logical cores, {m['torch_threads']} torch "
-        f"threads, torch {m['torch']}, CUDA {m['cuda']} "
-        f"({'available' if m['cuda_available'] else 'not available'})"
-        + (f", {m['gpu']}" if "gpu" in m else "")
-    )
+    print(machine_summary(result["machine"]))
     print(f"device: {args.device}; input 1 x 3 x {args.size} x {args.size}")
     for name, median in (("detector", detector_ms), ("network", network_ms)):
         print(

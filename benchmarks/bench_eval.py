@@ -28,7 +28,6 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
 
 from rmlr.data import register_hico_det, register_vcoco  # noqa: E402

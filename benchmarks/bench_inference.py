@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import time
 import warnings
 
 warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
@@ -32,10 +31,12 @@ import torch  # noqa: E402
 from detectron2.config import LazyConfig, instantiate  # noqa: E402
 
 from rmlr.utils.cost import (  # noqa: E402
+    ForwardTimer,
     count_macs,
     count_parameters,
     interleaved_latency,
     machine_info,
+    machine_summary,
     pin_detections,
 )
 
@@ -70,35 +71,17 @@ def main(argv=None):
 
     image = torch.randint(0, 256, (3, args.size, args.size), dtype=torch.uint8, device=args.device)
     inputs = [{"image": image, "height": args.size, "width": args.size}]
-    entity_seconds = []  # the entity stage's share of each RmLR call (forward hooks)
-    start = {}
-    cuda = torch.device(args.device).type == "cuda"
-
-    def before(module, hook_args):
-        if cuda:
-            torch.cuda.synchronize()
-        start["t"] = time.perf_counter()
-
-    def after(module, hook_args, hook_out):
-        if cuda:
-            torch.cuda.synchronize()
-        entity_seconds.append(time.perf_counter() - start["t"])
-
-    handles = [
-        rmlr.entity_detector.register_forward_pre_hook(before),
-        rmlr.entity_detector.register_forward_hook(after),
-    ]
     with torch.no_grad():
         pairs = len(rmlr(inputs)[0]["hoi_instances"])
-        entity_seconds.clear()
+        timer = ForwardTimer(args.device)  # the entity stage's share of each RmLR call
+        timer.attach("entity", rmlr.entity_detector)
         times = interleaved_latency(
             {"detr": lambda: detr(inputs), "rmlr": lambda: rmlr(inputs)},
             device=args.device,
             warmup=args.warmup,
             runs=args.iters,
         )
-        for handle in handles:
-            handle.remove()
+        timer.detach()
         macs = {}
         if not args.no_macs:
             macs = {"detr": count_macs(detr, (inputs,)), "rmlr": count_macs(rmlr, (inputs,))}
@@ -108,7 +91,7 @@ def main(argv=None):
     # drift than the ratio of the two medians; the HOI head (proposal filter, pairs, IRE, IRM,
     # scores) is each RmLR call minus its entity stage.
     detr_runs, rmlr_runs = times["detr"].pop("all"), times["rmlr"].pop("all")
-    entity_runs = entity_seconds[args.warmup :]
+    entity_runs = timer.calls["entity"][args.warmup :]
     round_ratios = [r / d for d, r in zip(detr_runs, rmlr_runs)]
     head = [r - e for r, e in zip(rmlr_runs, entity_runs)]
     result = {
@@ -129,11 +112,7 @@ def main(argv=None):
     with open(args.output, "w") as f:
         json.dump(result, f, indent=2)
 
-    m = result["machine"]
-    print(
-        f"machine: {m['cpu']}, {m['logical_cores']} cores, {m['torch_threads']} threads, "
-        f"torch {m['torch']}, device {m['device']}" + (f" ({m['gpu']})" if "gpu" in m else "")
-    )
+    print(machine_summary(result["machine"]))
     print(f"entities {args.humans} humans + {args.objects} objects; {pairs} (pair, verb) rows")
     for k in ("detr", "rmlr"):
         t = times[k]

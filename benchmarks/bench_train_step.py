@@ -26,7 +26,6 @@ import os
 import statistics
 import time
 import warnings
-from collections import defaultdict
 
 warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
 
@@ -36,7 +35,12 @@ from detectron2.config import LazyConfig, instantiate  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
 
 from rmlr.data.transforms import build_upt_augmentation  # noqa: E402
-from rmlr.utils.cost import machine_info, pin_detections  # noqa: E402
+from rmlr.utils.cost import (  # noqa: E402
+    ForwardTimer,
+    machine_info,
+    machine_summary,
+    pin_detections,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "projects", "RmLR", "configs")
@@ -66,43 +70,6 @@ def load_config(preset):
         cfg.model.entity_detector.checkpoint = ""
     cfg.dataloader.train.num_workers = 0
     return cfg
-
-
-class Timer:
-    """Accumulates seconds per part from forward pre/post hooks."""
-
-    def __init__(self, device):
-        self.cuda = torch.device(device).type == "cuda"
-        self.seconds = defaultdict(float)
-        self.handles = []
-        self._start = {}
-
-    def _sync(self):
-        if self.cuda:
-            torch.cuda.synchronize()
-
-    def attach(self, name, module):
-        def pre(mod, args):
-            self._sync()
-            self._start[name] = time.perf_counter()
-
-        def post(mod, args, out):
-            self._sync()
-            self.seconds[name] += time.perf_counter() - self._start.pop(name)
-
-        self.handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
-
-    def detach(self):
-        for handle in self.handles:
-            handle.remove()
-
-    def measure(self, name, fn):
-        self._sync()
-        start = time.perf_counter()
-        out = fn()
-        self._sync()
-        self.seconds[name] += time.perf_counter() - start
-        return out
 
 
 def main(argv=None):
@@ -148,7 +115,7 @@ def main(argv=None):
     profiler = None
     with EventStorage(0):
         for i in range(args.warmup + args.iters):
-            timer = Timer(args.device)
+            timer = ForwardTimer(args.device)
             if teacher is not None and i % steps_per_epoch == 0 and i <= args.warmup:
                 encoded_at_epoch.append(teacher.num_encoded)
             if i == args.warmup and teacher is not None:
@@ -174,8 +141,9 @@ def main(argv=None):
             timer.measure("backward + step", backward_and_step)
             timer.detach()
             if i >= args.warmup:
-                timer.seconds["step"] = time.perf_counter() - start
-                steps.append(dict(timer.seconds))
+                seconds = {name: timer.total(name) for name in timer.calls}
+                seconds["step"] = time.perf_counter() - start
+                steps.append(seconds)
 
     if profiler is not None:
         profiler.__exit__(None, None, None)
@@ -205,8 +173,7 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(result, f, indent=2)
-    m = result["machine"]
-    print(f"machine: {m['cpu']}, {m['logical_cores']} cores, torch {m['torch']}, {m['device']}")
+    print(machine_summary(result["machine"]))
     print(
         f"preset {args.preset}, batch {result['batch']}, {args.iters} steps: median (share), mean"
     )
@@ -216,8 +183,9 @@ def main(argv=None):
     print(f"  (pairing, losses and other glue: {1e3 * other:.1f} ms, median per step)")
     if misses is not None:
         per_epoch = result["teacher_strings_encoded_per_warmup_epoch"]
-        print(f"teacher cache misses: {per_epoch} strings encoded in the warm-up epochs, ")
-        print(f"  {misses} in the timed steps")
+        print(
+            f"teacher strings encoded: {per_epoch} per warm-up epoch, {misses} in the timed steps"
+        )
     print(f"wrote {args.output}")
     return result
 

@@ -3,7 +3,14 @@
 import torch
 from torch import nn
 
-from rmlr.utils.cost import count_macs, count_parameters, interleaved_latency, machine_info
+from rmlr.utils.cost import (
+    ForwardTimer,
+    count_macs,
+    count_parameters,
+    interleaved_latency,
+    machine_info,
+    machine_summary,
+)
 
 
 class Attention(nn.Module):
@@ -41,3 +48,29 @@ def test_interleaved_latency_runs_each_in_turn():
     )
     info = machine_info("cpu")
     assert info["logical_cores"] >= 1 and info["torch"] == torch.__version__
+
+
+def test_forward_timer_records_each_call_until_detached():
+    outer = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
+    timer = ForwardTimer("cpu")
+    timer.attach("outer", outer)
+    timer.attach("inner", outer[0])
+    x = torch.randn(2, 3)
+    outer(x)
+    outer(x)
+    assert len(timer.calls["outer"]) == 2 and len(timer.calls["inner"]) == 2
+    # the inner module's time is part of the outer one's, call by call
+    assert all(i <= o for i, o in zip(timer.calls["inner"], timer.calls["outer"]))
+    assert timer.measure("other", lambda: 7) == 7 and len(timer.calls["other"]) == 1
+    assert timer.total("outer") == sum(timer.calls["outer"]) and timer.total("missing") == 0
+    timer.detach()
+    outer(x)
+    assert len(timer.calls["outer"]) == 2
+
+
+def test_machine_summary_names_cpu_cores_torch_and_cuda():
+    info = machine_info("cpu")
+    line = machine_summary(info)
+    assert line.startswith("machine: ") and info["cpu"] in line and info["torch"] in line
+    assert ("CUDA available" in line) == torch.cuda.is_available()
+    assert f"{info['logical_cores']} logical cores" in line

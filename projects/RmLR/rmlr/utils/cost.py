@@ -1,6 +1,7 @@
-"""Measuring a model's cost: parameters, fvcore MACs, interleaved latency, and the machine.
+"""Measuring a model's cost: parameters, fvcore MACs, interleaved latency, per-module forward
+time, and the machine.
 
-Used by ``tools/analyze_model_cost.py`` and the scripts in ``benchmarks/``. Latency is measured
+Used by the scripts in ``benchmarks/``. Latency is measured
 side by side: the candidates run in turn (A B A B ...) after a warm-up, so a drift in the
 machine's speed affects all of them alike, and the median of each is reported with its ratio.
 """
@@ -9,15 +10,18 @@ import os
 import platform
 import statistics
 import time
+from collections import defaultdict
 from typing import Callable, Dict, List
 
 import torch
 
 __all__ = [
+    "ForwardTimer",
     "count_parameters",
     "count_macs",
     "interleaved_latency",
     "machine_info",
+    "machine_summary",
     "pin_detections",
     "sdpa_macs",
 ]
@@ -98,6 +102,51 @@ def interleaved_latency(
     }
 
 
+class ForwardTimer:
+    """Seconds of each forward call of chosen modules (forward pre / post hooks; CUDA is
+    synchronised around each call), and of any other timed function.
+
+    ``calls[name]`` lists the seconds of every call, in order.
+    """
+
+    def __init__(self, device):
+        self.device = torch.device(device)
+        self.calls: Dict[str, List[float]] = defaultdict(list)
+        self._handles = []
+        self._start: Dict[str, float] = {}
+
+    def attach(self, name: str, module: torch.nn.Module) -> None:
+        def before(mod, args):
+            _sync(self.device)
+            self._start[name] = time.perf_counter()
+
+        def after(mod, args, out):
+            _sync(self.device)
+            self.calls[name].append(time.perf_counter() - self._start.pop(name))
+
+        self._handles += [
+            module.register_forward_pre_hook(before),
+            module.register_forward_hook(after),
+        ]
+
+    def detach(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def measure(self, name: str, fn: Callable[[], object]):
+        """Call ``fn()`` and record its seconds under ``name``; returns its result."""
+        _sync(self.device)
+        start = time.perf_counter()
+        out = fn()
+        _sync(self.device)
+        self.calls[name].append(time.perf_counter() - start)
+        return out
+
+    def total(self, name: str) -> float:
+        return sum(self.calls.get(name, ()))
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -129,6 +178,17 @@ def machine_info(device="cpu") -> Dict[str, object]:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def machine_summary(info: Dict[str, object]) -> str:
+    """One line for a benchmark's output from :func:`machine_info`."""
+    cuda = "CUDA available" if info["cuda_available"] else "no CUDA"
+    line = (
+        f"machine: {info['cpu']}, {info['logical_cores']} logical cores, "
+        f"{info['torch_threads']} torch threads, torch {info['torch']}, {cuda}, "
+        f"device {info['device']}"
+    )
+    return line + (f" ({info['gpu']})" if "gpu" in info else "")
 
 
 # Object classes given to the fixed detections (COCO-80 ids with HICO-DET verbs): bicycle, cup,
