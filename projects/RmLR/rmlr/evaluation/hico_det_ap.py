@@ -170,6 +170,17 @@ def expand_candidates(dets: np.ndarray, start: np.ndarray, counts: np.ndarray, o
     return cand_det, cand_gt, seg_starts, seg_counts
 
 
+def first_max_per_segment(
+    key: np.ndarray, cand_det: np.ndarray, seg_starts: np.ndarray, seg_counts: np.ndarray
+) -> np.ndarray:
+    """Index of the first couple reaching its detection's maximum ``key``, one per detection
+    segment of :func:`expand_candidates` (MATLAB updates the best only on a strict increase,
+    ``np.argmax`` returns the first maximum: both keep the first)."""
+    seg_max = np.maximum.reduceat(key, seg_starts)
+    is_max = np.flatnonzero(key == np.repeat(seg_max, seg_counts))
+    return is_max[np.r_[True, cand_det[is_max][1:] != cand_det[is_max][:-1]]]
+
+
 def match_detections(gt: HICODetGroundTruth, det: HICODetDetections):
     """Best GT pair of each detection, independent of ranking and coverage.
 
@@ -198,10 +209,7 @@ def match_detections(gt: HICODetGroundTruth, det: HICODetDetections):
         official_iou(det.boxes_h[cand_det], gt.boxes_h[cand_gt]),
         official_iou(det.boxes_o[cand_det], gt.boxes_o[cand_gt]),
     )
-    seg_max = np.maximum.reduceat(min_ov, seg_starts)
-    # First candidate reaching the segment maximum (MATLAB updates only on a strict increase).
-    is_max = np.flatnonzero(min_ov == np.repeat(seg_max, seg_counts))
-    first = is_max[np.r_[True, cand_det[is_max][1:] != cand_det[is_max][:-1]]]
+    first = first_max_per_segment(min_ov, cand_det, seg_starts, seg_counts)
     matched[cand_det[first]] = cand_gt[first]
     overlap[cand_det[first]] = min_ov[first]
     return matched, overlap

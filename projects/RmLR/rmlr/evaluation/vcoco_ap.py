@@ -50,7 +50,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .hico_det_ap import expand_candidates
+from .hico_det_ap import expand_candidates, first_max_per_segment
 
 IOU_THRESHOLD = 0.5
 
@@ -210,9 +210,7 @@ def match_agents(gt: VCOCOGroundTruth, image_index: np.ndarray, boxes: np.ndarra
     ov = vsrl_iou(gt.boxes[cand_gt], boxes[cand_det])
     # np.argmax semantics: the first maximum; a NaN is a maximum.
     key = np.where(np.isnan(ov), np.inf, ov)
-    seg_max = np.maximum.reduceat(key, seg_starts)
-    is_max = np.flatnonzero(key == np.repeat(seg_max, seg_counts))
-    first = is_max[np.r_[True, cand_det[is_max][1:] != cand_det[is_max][:-1]]]
+    first = first_max_per_segment(key, cand_det, seg_starts, seg_counts)
     matched[cand_det[first]] = cand_gt[first]
     overlap[cand_det[first]] = ov[first]
     return matched, overlap
