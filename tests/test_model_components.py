@@ -6,11 +6,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from model_helpers import tiny_irm
 from torchvision.ops import roi_align
 
 from rmlr.modeling.attention_layers import MultiHeadAttention, pack_sequences, unpack_sequences
 from rmlr.modeling.entity_detections import EntityDetections
-from rmlr.modeling.interaction_reasoning import InteractionReasoningModule
 from rmlr.modeling.interactive_relation_encoder import (
     InteractiveRelationEncoder,
     masked_union_pool,
@@ -346,24 +346,6 @@ def test_fused_attention_equals_the_explicit_traced_form():
         assert torch.isfinite(fused).all()
         keep = ~(pad.all(1)) if "key_padding_mask" in kwargs else torch.ones(3, dtype=torch.bool)
         assert torch.allclose(fused[keep], explicit[keep], atol=1e-5)
-
-
-def tiny_irm(num_verbs=4, context=6, num_layers=1):
-    return InteractionReasoningModule(
-        spatial_encoder=BoxPairSpatialEncoder(hidden_dims=(8,), output_dim=12),
-        num_verbs=num_verbs,
-        unary_dim=8,
-        spatial_dim=12,
-        cooperative_dim=8,
-        cooperative_heads=2,
-        pair_dim=16,
-        global_dim=context,
-        cue_dim=context,
-        hidden_dim=16,
-        num_layers=num_layers,
-        num_heads=2,
-        ffn_dim=32,
-    )
 
 
 def test_irm_pairs_attend_within_their_image_only():

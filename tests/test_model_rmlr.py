@@ -13,16 +13,15 @@ import torch
 from detectron2.config import LazyConfig, instantiate
 from detectron2.structures import Boxes, ImageList, Instances
 from detectron2.utils.events import EventStorage
+from model_helpers import tiny_irm
 from torch import nn
 
 import rmlr  # noqa: F401  (registers datasets and meta-architectures)
 from rmlr.modeling.cross_modal import AlignmentBranch, CrossModalLearning
 from rmlr.modeling.entity_detections import EntityDetections
-from rmlr.modeling.interaction_reasoning import InteractionReasoningModule
 from rmlr.modeling.interactive_relation_encoder import InteractiveRelationEncoder
 from rmlr.modeling.position_encoding import PositionEmbeddingSine
 from rmlr.modeling.rmlr import LOSS_NAMES, RmLR
-from rmlr.modeling.spatial_encoding import BoxPairSpatialEncoder
 from rmlr.modeling.text_teacher import MINILM_PACKAGE, TeacherOutput
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,20 +94,7 @@ class FixedTeacher(nn.Module):
 def build_model(entities, *, ire=True, cml=True, teacher=None):
     torch.manual_seed(0)
     context = 6 if ire else 0
-    irm = InteractionReasoningModule(
-        spatial_encoder=BoxPairSpatialEncoder(hidden_dims=(8,), output_dim=12),
-        num_verbs=V,
-        unary_dim=D,
-        spatial_dim=12,
-        cooperative_dim=8,
-        cooperative_heads=2,
-        pair_dim=16,
-        global_dim=context,
-        cue_dim=context,
-        hidden_dim=16,
-        num_heads=2,
-        ffn_dim=32,
-    )
+    irm = tiny_irm(num_verbs=V, context=context, unary_dim=D)
     ire_module = (
         InteractiveRelationEncoder(
             position_embedding=PositionEmbeddingSine(num_pos_feats=4),
