@@ -4,11 +4,11 @@ from typing import List, Sequence, Tuple
 
 import torch
 
-from rmlr.modeling.detr import DETR, DETRDetector
-from rmlr.modeling.detr_backbone import build_detr_resnet
-from rmlr.modeling.detr_criterion import HungarianMatcher, SetCriterion
-from rmlr.modeling.detr_transformer import DETRTransformer
-from rmlr.modeling.position_encoding import PositionEmbeddingSine
+from rmlr.modeling.entity_detection.detr import DETR, DETRDetector
+from rmlr.modeling.entity_detection.detr_backbone import build_detr_resnet
+from rmlr.modeling.entity_detection.detr_criterion import HungarianMatcher, SetCriterion
+from rmlr.modeling.entity_detection.detr_transformer import DETRTransformer
+from rmlr.modeling.entity_detection.position_encoding import PositionEmbeddingSine
 
 PIXEL_MEAN = [123.675, 116.280, 103.530]
 PIXEL_STD = [58.395, 57.120, 57.375]

@@ -1,7 +1,7 @@
 """Small HOI-stage modules shared by the model tests."""
 
 from rmlr.modeling.interaction_reasoning import InteractionReasoningModule
-from rmlr.modeling.spatial_encoding import BoxPairSpatialEncoder
+from rmlr.modeling.interaction_reasoning.spatial_encoding import BoxPairSpatialEncoder
 
 
 def tiny_irm(num_verbs=4, context=6, num_layers=1, unary_dim=8):

@@ -8,7 +8,7 @@ import torch
 from detectron2.config import LazyConfig, instantiate
 from detectron2.data import DatasetCatalog
 
-from rmlr.modeling.detr import DETRDetector
+from rmlr.modeling.entity_detection.detr import DETRDetector
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "projects", "RmLR", "configs")

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rmlr.modeling import detr_criterion
-from rmlr.modeling.detr_criterion import HungarianMatcher, SetCriterion
+from rmlr.modeling.entity_detection import detr_criterion
+from rmlr.modeling.entity_detection.detr_criterion import HungarianMatcher, SetCriterion
 
 K = 5  # classes; no-object = 5
 

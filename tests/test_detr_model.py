@@ -9,9 +9,9 @@ from detectron2.structures import Boxes, Instances
 from detr_helpers import LAYERS, QUERIES, build_tiny_detector, random_images, randomize_state_
 from torchvision.ops import box_convert
 
-from rmlr.modeling.detr import get_detr_optimizer_params
-from rmlr.modeling.detr_backbone import build_detr_resnet
-from rmlr.modeling.position_encoding import PositionEmbeddingSine
+from rmlr.modeling.entity_detection.detr import get_detr_optimizer_params
+from rmlr.modeling.entity_detection.detr_backbone import build_detr_resnet
+from rmlr.modeling.entity_detection.position_encoding import PositionEmbeddingSine
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -18,9 +18,9 @@ from detr_helpers import (
 from script_loader import load_script
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from rmlr.modeling.detr import padding_mask
-from rmlr.modeling.detr_backbone import build_detr_resnet
-from rmlr.modeling.detr_weights import (
+from rmlr.modeling.entity_detection.detr import padding_mask
+from rmlr.modeling.entity_detection.detr_backbone import build_detr_resnet
+from rmlr.modeling.entity_detection.detr_weights import (
     COCO_80_CATEGORY_IDS,
     OFFICIAL_TO_RMLR,
     _rename,

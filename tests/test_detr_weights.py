@@ -16,7 +16,7 @@ from script_loader import load_script
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from rmlr.modeling.detr_weights import (
+from rmlr.modeling.entity_detection.detr_weights import (
     COCO_80_CATEGORY_IDS,
     WeightConversionError,
     convert_checkpoint,

@@ -6,10 +6,10 @@ from detectron2.solver.build import get_default_optimizer_params
 from detr_helpers import D_MODEL, build_tiny_detector, random_images, randomize_state_
 from torch import nn
 
-from rmlr.modeling.detr_weights import WeightConversionError, save_checkpoint
-from rmlr.modeling.entity_detections import EntityDetections
-from rmlr.modeling.entity_detector import FrozenEntityDetector
-from rmlr.modeling.proposal_filter import ProposalFilter
+from rmlr.modeling.entity_detection.detr_weights import WeightConversionError, save_checkpoint
+from rmlr.modeling.entity_detection.entity_detections import EntityDetections
+from rmlr.modeling.entity_detection.entity_detector import FrozenEntityDetector
+from rmlr.modeling.entity_detection.proposal_filter import ProposalFilter
 
 
 def _boxes(n, start=0):

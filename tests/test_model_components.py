@@ -10,7 +10,12 @@ from model_helpers import tiny_irm
 from torchvision.ops import roi_align
 
 from rmlr.modeling.attention_layers import MultiHeadAttention, pack_sequences, unpack_sequences
-from rmlr.modeling.entity_detections import EntityDetections
+from rmlr.modeling.entity_detection.entity_detections import EntityDetections
+from rmlr.modeling.entity_detection.position_encoding import PositionEmbeddingSine
+from rmlr.modeling.interaction_reasoning.spatial_encoding import (
+    BoxPairSpatialEncoder,
+    box_pair_spatial_features,
+)
 from rmlr.modeling.interactive_relation_encoder import (
     InteractiveRelationEncoder,
     masked_union_pool,
@@ -20,8 +25,6 @@ from rmlr.modeling.interactive_relation_encoder import (
 )
 from rmlr.modeling.losses import connected_zero, l1_distance, product_score_focal_loss
 from rmlr.modeling.pairs import associate_pairs, build_pairs
-from rmlr.modeling.position_encoding import PositionEmbeddingSine
-from rmlr.modeling.spatial_encoding import BoxPairSpatialEncoder, box_pair_spatial_features
 
 
 def detections(per_image, d=8, c=4, hw=(6, 6)):

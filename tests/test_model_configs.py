@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 import rmlr  # noqa: F401  (registers datasets)
 from rmlr.engine import check_dataset_classes, check_weight_sources
-from rmlr.modeling.rmlr import RmLR
+from rmlr.modeling.meta_arch.rmlr import RmLR
 
 CONFIG_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "projects", "RmLR", "configs"

@@ -17,12 +17,12 @@ from model_helpers import tiny_irm
 from torch import nn
 
 import rmlr  # noqa: F401  (registers datasets and meta-architectures)
-from rmlr.modeling.cross_modal import AlignmentBranch, CrossModalLearning
-from rmlr.modeling.entity_detections import EntityDetections
+from rmlr.modeling.cross_modal_learning.alignment import AlignmentBranch, CrossModalLearning
+from rmlr.modeling.cross_modal_learning.text_teacher import MINILM_PACKAGE, TeacherOutput
+from rmlr.modeling.entity_detection.entity_detections import EntityDetections
+from rmlr.modeling.entity_detection.position_encoding import PositionEmbeddingSine
 from rmlr.modeling.interactive_relation_encoder import InteractiveRelationEncoder
-from rmlr.modeling.position_encoding import PositionEmbeddingSine
-from rmlr.modeling.rmlr import LOSS_NAMES, RmLR
-from rmlr.modeling.text_teacher import MINILM_PACKAGE, TeacherOutput
+from rmlr.modeling.meta_arch.rmlr import LOSS_NAMES, RmLR
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(REPO, "projects", "RmLR", "configs", "rmlr", "rmlr_tiny_synthetic.py")

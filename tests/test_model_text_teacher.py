@@ -10,7 +10,11 @@ import os
 import pytest
 import torch
 
-from rmlr.modeling.text_teacher import MINILM_PACKAGE, TextTeacher, installed_minilm_path
+from rmlr.modeling.cross_modal_learning.text_teacher import (
+    MINILM_PACKAGE,
+    TextTeacher,
+    installed_minilm_path,
+)
 
 transformers = pytest.importorskip("transformers")
 

@@ -12,14 +12,14 @@ one). Every key rename is logged; an unmapped, missing or wrongly shaped key, a 
 or a missing file stops the conversion with an error naming it. Inputs are read with
 ``weights_only=True``. The output ``{"model": state_dict}`` loads with exact key matching through
 Detectron2's ``DetectionCheckpointer`` (e.g. ``train.init_checkpoint=OUTPUT``) or
-``FrozenEntityDetector(checkpoint=OUTPUT)``. The logic lives in ``rmlr.modeling.detr_weights``.
+``FrozenEntityDetector(checkpoint=OUTPUT)``. The logic lives in ``rmlr.modeling.entity_detection.detr_weights``.
 """
 
 import argparse
 import logging
 import sys
 
-from rmlr.modeling.detr_weights import (
+from rmlr.modeling.entity_detection.detr_weights import (
     FORMATS,
     WeightConversionError,
     convert_checkpoint,

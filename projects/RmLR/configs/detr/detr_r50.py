@@ -16,7 +16,7 @@ from detectron2.config import LazyCall as L
 from fvcore.common.param_scheduler import MultiStepParamScheduler
 
 from rmlr.data.transforms import build_upt_augmentation
-from rmlr.modeling.detr import get_detr_optimizer_params
+from rmlr.modeling.entity_detection.detr import get_detr_optimizer_params
 
 from ..common.models.detr import model
 from ..common.train import train

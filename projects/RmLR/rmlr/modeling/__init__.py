@@ -1,21 +1,40 @@
-"""RmLR's models: the DETR entity stage and the HOI stage (importing registers the
-meta-architectures ``DETRDetector`` and ``RmLR``)."""
+"""RmLR's models, grouped by stage as in the paper (importing registers the meta-architectures
+``DETRDetector`` and ``RmLR``):
 
-from .cross_modal import AlignmentBranch, CrossModalLearning
-from .detr import DETR, DETRDetector, get_detr_optimizer_params
-from .detr_backbone import build_detr_resnet
-from .detr_criterion import HungarianMatcher, SetCriterion
-from .detr_transformer import DETRTransformer
-from .detr_weights import WeightConversionError, convert_checkpoint, load_detector_checkpoint
-from .entity_detections import EntityDetections
-from .entity_detector import FrozenEntityDetector
-from .interaction_reasoning import InteractionReasoningModule
+* :mod:`.entity_detection`: the DETR entity stage (stage 1 trains it; RmLR freezes it);
+* :mod:`.pairs`: human-object pair construction and GT association;
+* :mod:`.interactive_relation_encoder`: the IRE (re-mining, Sec. 3.2);
+* :mod:`.cross_modal_learning`: the text teacher and the sentence / word alignment (Sec. 3.3-3.4);
+* :mod:`.interaction_reasoning`: the IRM (reasoning, Sec. 3.5);
+* :mod:`.meta_arch`: RmLR itself, which wires the stages together;
+* :mod:`.attention_layers`, :mod:`.losses`: building blocks shared by the stages.
+"""
+
+from .cross_modal_learning import (
+    AlignmentBranch,
+    CrossModalLearning,
+    TextTeacher,
+    installed_minilm_path,
+)
+from .entity_detection import (
+    DETR,
+    DETRDetector,
+    DETRTransformer,
+    EntityDetections,
+    FrozenEntityDetector,
+    HungarianMatcher,
+    PositionEmbeddingSine,
+    ProposalFilter,
+    SetCriterion,
+    WeightConversionError,
+    build_detr_resnet,
+    convert_checkpoint,
+    get_detr_optimizer_params,
+    load_detector_checkpoint,
+)
+from .interaction_reasoning import BoxPairSpatialEncoder, InteractionReasoningModule
 from .interactive_relation_encoder import InteractiveRelationEncoder
-from .position_encoding import PositionEmbeddingSine
-from .proposal_filter import ProposalFilter
-from .rmlr import RmLR
-from .spatial_encoding import BoxPairSpatialEncoder
-from .text_teacher import TextTeacher, installed_minilm_path
+from .meta_arch import RmLR
 
 __all__ = [
     "AlignmentBranch",

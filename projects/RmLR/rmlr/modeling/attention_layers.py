@@ -1,6 +1,6 @@
 """Attention building blocks shared by the IRE, the IRM and cross-modal learning.
 
-Shape shorthand (extends :mod:`rmlr.modeling.entity_detections`):
+Shape shorthand (extends :mod:`rmlr.modeling.entity_detection.entity_detections`):
     B: sequences in a batch (images, or associated pairs)    L_q, L_k: query / key lengths
     E: embedding width of a layer                             F: feed-forward width
     G: number of groups of a ragged set (images)              X: a ragged set's total length

@@ -1,7 +1,7 @@
 """Losses of RmLR: UPT's focal loss on the product score (Eq. 21) and the L1 alignment distance
 (Eq. 15), both safe when a batch has nothing to supervise.
 
-Shape shorthand (extends :mod:`rmlr.modeling.entity_detections`):
+Shape shorthand (extends :mod:`rmlr.modeling.entity_detection.entity_detections`):
     X: supervised (pair, valid verb) entries of a batch      W: width of aligned features
 
 Focal loss (UPT, ``binary_focal_loss_with_logits`` and ``compute_interaction_loss`` in

@@ -1,6 +1,6 @@
 """Human-object pairs (Sec. 3.2) and their association with ground-truth interactions.
 
-Shape shorthand (extends :mod:`rmlr.modeling.entity_detections`):
+Shape shorthand (extends :mod:`rmlr.modeling.entity_detection.entity_detections`):
     R: entities of the whole batch (sum of R_i)     P: human-object pairs of the whole batch
     M: ground-truth interactions of the whole batch K: (pair, GT interaction) matches
 
@@ -19,7 +19,7 @@ from typing import List
 import torch
 from torchvision.ops import box_iou
 
-from .entity_detections import EntityDetections
+from .entity_detection.entity_detections import EntityDetections
 
 __all__ = ["HOIPairs", "build_pairs", "PairMatches", "associate_pairs"]
 

@@ -7,11 +7,11 @@ queries, set criterion (matching class 1 / L1 5 / GIoU 2, no-object weight 0.1, 
 
 from detectron2.config import LazyCall as L
 
-from rmlr.modeling.detr import DETR, DETRDetector
-from rmlr.modeling.detr_backbone import build_detr_resnet
-from rmlr.modeling.detr_criterion import HungarianMatcher, SetCriterion
-from rmlr.modeling.detr_transformer import DETRTransformer
-from rmlr.modeling.position_encoding import PositionEmbeddingSine
+from rmlr.modeling.entity_detection.detr import DETR, DETRDetector
+from rmlr.modeling.entity_detection.detr_backbone import build_detr_resnet
+from rmlr.modeling.entity_detection.detr_criterion import HungarianMatcher, SetCriterion
+from rmlr.modeling.entity_detection.detr_transformer import DETRTransformer
+from rmlr.modeling.entity_detection.position_encoding import PositionEmbeddingSine
 
 model = L(DETRDetector)(
     detr=L(DETR)(

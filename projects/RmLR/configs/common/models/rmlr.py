@@ -1,6 +1,6 @@
 """RmLR-R50 (Cao et al., ICCV 2023), HICO-DET verbs: frozen DETR-R50 + IRE + IRM + cross-modal
 learning from a frozen MobileBERT. Every choice the paper leaves open is listed in the docstring
-of ``rmlr.modeling.rmlr``.
+of ``rmlr.modeling.meta_arch.rmlr``.
 
 Shared values are interpolated: ``num_verbs`` (model) feeds the IRM classifier, the IRE output
 width feeds the IRM fusion and the IRE alignment branch, the teacher width feeds both alignment
@@ -13,15 +13,15 @@ working directory); training refuses to start when it is missing.
 
 from detectron2.config import LazyCall as L
 
-from rmlr.modeling.cross_modal import AlignmentBranch, CrossModalLearning
-from rmlr.modeling.entity_detector import FrozenEntityDetector
+from rmlr.modeling.cross_modal_learning.alignment import AlignmentBranch, CrossModalLearning
+from rmlr.modeling.cross_modal_learning.text_teacher import TextTeacher
+from rmlr.modeling.entity_detection.entity_detector import FrozenEntityDetector
+from rmlr.modeling.entity_detection.position_encoding import PositionEmbeddingSine
+from rmlr.modeling.entity_detection.proposal_filter import ProposalFilter
 from rmlr.modeling.interaction_reasoning import InteractionReasoningModule
+from rmlr.modeling.interaction_reasoning.spatial_encoding import BoxPairSpatialEncoder
 from rmlr.modeling.interactive_relation_encoder import InteractiveRelationEncoder
-from rmlr.modeling.position_encoding import PositionEmbeddingSine
-from rmlr.modeling.proposal_filter import ProposalFilter
-from rmlr.modeling.rmlr import RmLR, valid_verbs_from_metadata
-from rmlr.modeling.spatial_encoding import BoxPairSpatialEncoder
-from rmlr.modeling.text_teacher import TextTeacher
+from rmlr.modeling.meta_arch.rmlr import RmLR, valid_verbs_from_metadata
 
 from .detr import model as detr
 

@@ -1,7 +1,7 @@
 """Cross-modal learning (Sec. 3.4, Eq. 10-19): sentence- and word-level knowledge transfer from
 the frozen text teacher to the IRE (M^v) and the IRM (O^v). Training only.
 
-Shape shorthand (extends :mod:`rmlr.modeling.entity_detections` and :mod:`rmlr.modeling.pairs`):
+Shape shorthand (extends :mod:`rmlr.modeling.entity_detection.entity_detections` and :mod:`rmlr.modeling.pairs`):
     H: hidden width of the alignment layers (1024)     L: text width D^l
     A: associated pairs (pairs that match >= 1 GT interaction)
     C: (associated pair, matched sub-sentence) couples  T: word tokens per image (padded)
@@ -44,13 +44,13 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
-from .attention_layers import (
+from ..attention_layers import (
     MultiHeadAttention,
     TransformerEncoderLayer,
     pack_sequences,
     unpack_sequences,
 )
-from .losses import connected_zero, l1_distance
+from ..losses import connected_zero, l1_distance
 from .text_teacher import TeacherOutput
 
 __all__ = ["AlignmentBranch", "CrossModalLearning", "WORD_KEYS"]

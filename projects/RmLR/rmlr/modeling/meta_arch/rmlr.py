@@ -1,20 +1,20 @@
 """RmLR, the meta-architecture: frozen DETR -> pairs -> IRE -> IRM, with cross-modal learning from a
 frozen text teacher in training.
 
-Shape shorthand (extends :mod:`rmlr.modeling.entity_detections` and :mod:`rmlr.modeling.pairs`):
+Shape shorthand (extends :mod:`rmlr.modeling.entity_detection.entity_detections` and :mod:`rmlr.modeling.pairs`):
     H: IRM width       X: supervised (pair, valid verb) entries       C: (pair, sub-sentence) couples
 
 Forward (paper Sec. 3, Algorithm 1):
 
 1. The frozen entity stage gives, per image, entities (boxes, scores, labels, decoder states S^v)
-   and the C5 map X^v (:class:`~rmlr.modeling.entity_detections.EntityDetections`).
+   and the C5 map X^v (:class:`~rmlr.modeling.entity_detection.entity_detections.EntityDetections`).
 2. Pairs: every detected human with every other entity (:mod:`rmlr.modeling.pairs`).
 3. IRE (:mod:`rmlr.modeling.interactive_relation_encoder`): m^v per pair, g^v per image.
 4. IRM (:mod:`rmlr.modeling.interaction_reasoning`): H^v = FC(cat(g^v, s~, m^v)), competitive
    layer -> O^v, verb logits; score ``sigmoid(logit) * (s_h * s_o)^lambda`` on the verbs valid for
    the detected object (lambda 1 in training, 2.8 at inference).
-5. Training: the text teacher (:mod:`rmlr.modeling.text_teacher`) and cross-modal learning
-   (:mod:`rmlr.modeling.cross_modal`) add the four alignment terms to UPT's focal loss
+5. Training: the text teacher (:mod:`rmlr.modeling.cross_modal_learning.text_teacher`) and cross-modal learning
+   (:mod:`rmlr.modeling.cross_modal_learning.alignment`) add the four alignment terms to UPT's focal loss
    (:mod:`rmlr.modeling.losses`). Loss dict: ``loss_hoi`` (weight 2.0), ``loss_sentence_irm``
    (1.0), ``loss_word_irm`` (1.0), ``loss_sentence_ire`` (0.1), ``loss_word_ire`` (0.1): Table 7's
    best row (lambda_hoi, l_s^m, l_w^m, l_s^a, l_w^a); superscript m = IRM side, a = IRE side.
@@ -66,12 +66,12 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import get_event_storage
 from torch import nn
 
-from .cross_modal import CrossModalLearning
-from .interaction_reasoning import InteractionReasoningModule
-from .interactive_relation_encoder import InteractiveRelationEncoder
-from .losses import connected_zero, product_score_focal_loss
-from .pairs import HOIPairs, associate_pairs, build_pairs
-from .text_teacher import TextTeacher
+from ..cross_modal_learning.alignment import CrossModalLearning
+from ..cross_modal_learning.text_teacher import TextTeacher
+from ..interaction_reasoning import InteractionReasoningModule
+from ..interactive_relation_encoder import InteractiveRelationEncoder
+from ..losses import connected_zero, product_score_focal_loss
+from ..pairs import HOIPairs, associate_pairs, build_pairs
 
 __all__ = ["RmLR", "LOSS_NAMES", "DEFAULT_LOSS_WEIGHTS", "valid_verbs_from_metadata"]
 

@@ -16,7 +16,7 @@ __all__ = ["EntityDetections"]
 
 @dataclass
 class EntityDetections:
-    """Per-batch output of :class:`~rmlr.modeling.entity_detector.FrozenEntityDetector`.
+    """Per-batch output of :class:`~rmlr.modeling.entity_detection.entity_detector.FrozenEntityDetector`.
 
     Attributes:
         boxes: N tensors (R_i, 4), xyxy in input-image pixels (the resized, unpadded image).

@@ -13,7 +13,7 @@ CHW images in, ``Instances`` out, ``loss_*`` dict in training), as DETR's own ``
 does. Differences from the official code, all outside the network function:
 
 * the class head is COCO-80 contiguous + no-object (index K = 80) instead of 91 ids + no-object;
-  :mod:`rmlr.modeling.detr_weights` remaps official checkpoints;
+  :mod:`rmlr.modeling.entity_detection.detr_weights` remaps official checkpoints;
 * images are normalised on 0-255 values with ``pixel_mean``/``pixel_std`` scaled by 255
   (DETR divides by 255 first), and inference boxes are clipped to the image by
   :func:`detector_postprocess` (DETR's ``PostProcess`` does not clip);

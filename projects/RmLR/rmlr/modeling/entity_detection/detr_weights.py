@@ -1,4 +1,4 @@
-"""DETR checkpoint conversion to :class:`~rmlr.modeling.detr.DETRDetector`, and strict loading.
+"""DETR checkpoint conversion to :class:`~rmlr.modeling.entity_detection.detr.DETRDetector`, and strict loading.
 
 Shape shorthand (used in every modeling file of this package):
     N: images in the batch        R_i: entities kept for image i      D: decoder width (256)

@@ -1,6 +1,6 @@
 """Linguistic knowledge generation (Sec. 3.3, Eq. 7-8): a frozen pre-trained text encoder.
 
-Shape shorthand (extends :mod:`rmlr.modeling.entity_detections`):
+Shape shorthand (extends :mod:`rmlr.modeling.entity_detection.entity_detections`):
     S: sub-sentences of the whole batch (one per distinct GT triplet text of each image)
     T: most word tokens of one image's annotation text       L: text width D^l (hidden size)
 
@@ -14,7 +14,7 @@ GT triplet (``"person ride bicycle"``). The teacher produces
   :func:`rmlr.data.annotation_text.join_sentences_with_spans`), encoded as one sequence, so every word is contextualised by the image's other interactions.
   Special tokens (start, separators, end, padding) are not word tokens. Each word token records
   the sub-sentence it comes from (by character offsets), so a pair can attend to the words of its
-  own interactions only (:mod:`rmlr.modeling.cross_modal`).
+  own interactions only (:mod:`rmlr.modeling.cross_modal_learning.alignment`).
 
 An annotation text longer than the encoder's maximum length is split, between sub-sentences, into
 several sequences that fit (halving recursively); a single sub-sentence longer than the maximum is
@@ -46,7 +46,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ..data.annotation_text import join_sentences_with_spans
+from ...data.annotation_text import join_sentences_with_spans
 
 __all__ = ["TextTeacher", "TeacherOutput", "installed_minilm_path", "MINILM_PACKAGE"]
 

@@ -17,7 +17,7 @@ function when it is built with torchvision's conventions, which this module fixe
 * stem and res2 frozen (``freeze_at=2``): DETR trains only ``layer2``-``layer4``.
 
 Parameter names are Detectron2's (``stem.conv1``, ``res2.0.conv1.norm`` ...); the rename table
-from torchvision's names lives in :mod:`rmlr.modeling.detr_weights`.
+from torchvision's names lives in :mod:`rmlr.modeling.entity_detection.detr_weights`.
 """
 
 from typing import Optional, Sequence

@@ -14,7 +14,7 @@ eval mode, gives deterministic detections.
 
 Post-processing follows UPT (and DETR's ``PostProcess``): softmax over K + 1 logits, no-object
 dropped, ``score, label = max``; boxes scaled to each unpadded input image; then
-:class:`~rmlr.modeling.proposal_filter.ProposalFilter` selects the entities.
+:class:`~rmlr.modeling.entity_detection.proposal_filter.ProposalFilter` selects the entities.
 """
 
 from typing import Dict, List

@@ -1,6 +1,6 @@
 """UPT's box-pair spatial encoding, the spatial input of the IRM's cooperative layer and pair tokens.
 
-Shape shorthand (extends :mod:`rmlr.modeling.entity_detections`):
+Shape shorthand (extends :mod:`rmlr.modeling.entity_detection.entity_detections`):
     *: any leading shape (pairs, or an entity-by-entity grid)     S: spatial encoding width (512)
 
 For a first box ``b1`` (the human) and a second box ``b2`` (the object) in an image of size

@@ -1,0 +1,140 @@
+"""Interactive Relation Encoder (IRE, Sec. 3.2, Eq. 4-6): re-mining interaction features.
+
+Shape shorthand (extends :mod:`rmlr.modeling.entity_detection.entity_detections`):
+    E: IRE width (C5 projected)       O: output width of m^v and g^v (512)
+    G: sample grid side of the masked pooling (pool_size * sampling_ratio)
+
+1. ``X_e = F_enc(X^v)`` (Eq. 4): the C5 map is projected to E channels (a 1x1 convolution,
+   written as a linear layer on the cells) and run through a post-norm transformer encoder
+   (2 layers) with DETR's sine positions and the padding mask.
+2. ``m^v = FC(GAP(mROI(X_e, B~)))`` (Eq. 5): ROIAlign over the union box of each pair where every
+   sample point outside *both* the human and the object box is set to zero (Fig. 4: no feature
+   interference from the rest of the union box), global average pooling over all samples of the
+   union box, then a linear layer to O.
+3. ``g^v = FC(GAP(X^v))`` (Eq. 6): the average of the C5 map over the valid (unpadded) cells, then
+   a linear layer to O.
+
+Widths (the paper gives none for the IRE): E = 128, 4 heads, FFN 512. At 800x800 (25x25 C5 cells)
+the IRE costs 0.61 GMACs (1x1 projection 0.16, two layers 0.45) and the whole HOI head about 0.85,
+1.5% of DETR-R50 (budget: 3%). A 2-layer encoder at C5 width 2048 with FFN 2048 would cost about
+20 GMACs.
+"""
+
+from typing import Tuple
+
+import torch
+from torch import nn
+
+from ..attention_layers import TransformerEncoderLayer
+from .masked_pooling import masked_union_pool, valid_cells
+
+__all__ = ["InteractiveRelationEncoder"]
+
+
+class InteractiveRelationEncoder(nn.Module):
+    """IRE: transformer encoder over C5, masked union-box pooling (m^v) and global context (g^v)."""
+
+    def __init__(
+        self,
+        *,
+        position_embedding: nn.Module,
+        in_channels: int = 2048,
+        embed_dim: int = 128,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        ffn_dim: int = 512,
+        dropout: float = 0.1,
+        output_dim: int = 512,
+        feature_stride: int = 32,
+        pool_size: int = 7,
+        sampling_ratio: int = 2,
+    ):
+        """
+        Args:
+            position_embedding: maps the (N, h, w) padding mask to (N, E, h, w) positions
+                (:class:`~rmlr.modeling.entity_detection.position_encoding.PositionEmbeddingSine` with
+                ``num_pos_feats = E / 2``).
+            in_channels: C, channels of the backbone map.
+            embed_dim: E, width of the encoder (C is projected to E by a 1x1 convolution).
+            num_layers: encoder layers (paper: 2).
+            num_heads: attention heads.
+            ffn_dim: feed-forward width of the encoder layers.
+            dropout: encoder dropout.
+            output_dim: O, width of m^v and g^v (paper: 512).
+            feature_stride: input pixels per C5 cell (32; 16 for DC5 backbones).
+            pool_size: S, ROIAlign bins per side before GAP.
+            sampling_ratio: r, samples per bin side (G = S r samples per side are masked).
+        """
+        super().__init__()
+        pos_channels = 2 * getattr(position_embedding, "num_pos_feats", embed_dim // 2)
+        if pos_channels != embed_dim:
+            raise ValueError(
+                f"IRE: the position embedding gives {pos_channels} channels, embed_dim={embed_dim}"
+            )
+        self.position_embedding = position_embedding
+        self.input_proj = nn.Linear(in_channels, embed_dim)  # a 1x1 convolution on the tokens
+        self.layers = nn.ModuleList(
+            [
+                TransformerEncoderLayer(
+                    embed_dim=embed_dim, num_heads=num_heads, ffn_dim=ffn_dim, dropout=dropout
+                )
+                for _ in range(num_layers)
+            ]
+        )
+        self.pair_fc = nn.Linear(embed_dim, output_dim)
+        self.global_fc = nn.Linear(in_channels, output_dim)
+        self.output_dim = output_dim
+        self.spatial_scale = 1.0 / feature_stride
+        self.grid_size = pool_size * sampling_ratio
+
+    def encode(self, features: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+        """Eq. 4. (N, C, h, w), (N, h, w) -> X_e (N, E, h, w) (padded cells hold values the
+        pooling never reads)."""
+        n, _, h, w = features.shape
+        tokens = self.input_proj(features.flatten(2).transpose(1, 2))  # (N, h w, E)
+        pos = self.position_embedding(padding_mask).to(tokens.dtype).flatten(2).transpose(1, 2)
+        flat_mask = padding_mask.flatten(1)
+        for layer in self.layers:
+            tokens = layer(tokens, key_padding_mask=flat_mask, pos=pos)
+        return tokens.transpose(1, 2).reshape(n, -1, h, w)
+
+    def global_context(self, features: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+        """Eq. 6. (N, C, h, w), (N, h, w) -> g^v (N, O), averaging valid cells only."""
+        valid = (~padding_mask).to(features.dtype)
+        pooled = torch.einsum("nchw,nhw->nc", features, valid)  # one product, no masked copy
+        return self.global_fc(pooled / valid.sum(dim=(1, 2)).clamp(min=1)[:, None])
+
+    def forward(
+        self,
+        features: torch.Tensor,
+        padding_mask: torch.Tensor,
+        boxes_h: torch.Tensor,
+        boxes_o: torch.Tensor,
+        image_index: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Args:
+            features: (N, C, h, w) backbone C5 map X^v.
+            padding_mask: (N, h, w) bool, True on padding.
+            boxes_h, boxes_o: (P, 4) pair boxes in input-image pixels.
+            image_index: (P,) int64.
+
+        Returns:
+            m: (P, O) interaction cues m^v (Eq. 5).
+            g: (N, O) global context g^v (Eq. 6).
+        """
+        g = self.global_context(features, padding_mask)
+        if boxes_h.shape[0] == 0:
+            # No pair in the batch: nothing to pool; the encoder is skipped.
+            return g.new_zeros(0, self.output_dim), g
+        encoded = self.encode(features, padding_mask)
+        pooled = masked_union_pool(
+            encoded,
+            boxes_h,
+            boxes_o,
+            image_index,
+            spatial_scale=self.spatial_scale,
+            grid_size=self.grid_size,
+            valid_hw=valid_cells(padding_mask),
+        )
+        return self.pair_fc(pooled), g
