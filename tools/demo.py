@@ -39,9 +39,9 @@ from rmlr.utils.attention_view import draw_attention, pair_names
 from rmlr.utils.cli import (
     positive_float,
     positive_int,
-    score_threshold,
     tool_parser,
     unique_output_names,
+    unit_interval,
 )
 from rmlr.utils.progress import Progress
 
@@ -71,7 +71,7 @@ def get_parser():
     p.add_argument("--output", required=True, metavar="DIR", help="output folder")
     p.add_argument(
         "--score-thresh",
-        type=score_threshold,
+        type=unit_interval,
         default=0.2,
         metavar="S",
         help="show triplets with score >= S, in [0, 1] (default: %(default)s)",

@@ -32,9 +32,9 @@ from rmlr.utils import HOIVisualizer, instances_from_record
 from rmlr.utils.cli import (
     positive_float,
     positive_int,
-    score_threshold,
     tool_parser,
     unique_output_names,
+    unit_interval,
 )
 from rmlr.utils.progress import Progress
 
@@ -61,7 +61,7 @@ def get_parser():
     )
     p.add_argument(
         "--score-thresh",
-        type=score_threshold,
+        type=unit_interval,
         default=0.2,
         metavar="S",
         help="show triplets with score >= S, in [0, 1] (default: %(default)s)",

@@ -16,7 +16,7 @@ __all__ = [
     "tool_parser",
     "positive_int",
     "positive_float",
-    "score_threshold",
+    "unit_interval",
     "unique_output_names",
 ]
 
@@ -53,16 +53,14 @@ def positive_float(text: str) -> float:
     return value
 
 
-def score_threshold(text: str) -> float:
-    """argparse type: a score in [0, 1]."""
+def unit_interval(text: str) -> float:
+    """argparse type: a number in [0, 1] (a score or IoU threshold)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
     if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(
-            f"must be in [0, 1] (scores are probabilities), got {text}"
-        )
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
     return value
 
 
