@@ -332,3 +332,67 @@ def test_main_job_quick_runs_every_step(tmp_path):
     assert "stage 1: iteration" in proc.stdout and "stage 2: iteration" in proc.stdout
     assert "demo: " in proc.stdout and "images (100%)" in proc.stdout
     assert "torch.jit.script" not in proc.stderr + proc.stdout
+
+
+# --- help, warnings and missing files -----------------------------------------------------------
+
+
+def _parser_of(script):
+    """The argparse parser of a tool, built as the tool builds it."""
+    if script == "datasets/prepare_synthetic.py":
+        from rmlr.data.synthetic import get_parser
+
+        return get_parser()
+    return load_script(script, "tool_" + os.path.basename(script)[:-3]).get_parser()
+
+
+@pytest.mark.parametrize(
+    "script, example",
+    [
+        ("tools/demo.py", "--attention 2"),
+        ("tools/visualize_hoi_dataset.py", "--scale 3"),
+        ("tools/visualize_hoi_predictions.py", "--with-gt"),
+        ("tools/evaluate_hoi.py", "--import my_hoi"),
+        ("tools/lazyconfig_train_net.py", "train.grad_accum_steps=4"),
+        ("tools/main_job.py", "--quick"),
+        ("tools/analyze_interaction_information.py", "--max-images 500"),
+        ("datasets/prepare_synthetic.py", "$DETECTRON2_DATASETS/synthetic_hoi"),
+    ],
+)
+def test_help_shows_this_projects_usage_and_every_flags_meaning(script, example):
+    parser = _parser_of(script)
+    text = parser.format_help()
+    assert parser.prog == os.path.basename(script) and example in text
+    for detectron2_default in ("cfg.yaml", "Yacs", "Run on single machine"):
+        assert detectron2_default not in text
+    for action in parser._actions:
+        assert action.help, f"{script}: {action.option_strings or action.dest} has no help"
+        assert "None" not in action.help % {"default": action.default}, (script, action.dest)
+
+
+def test_the_torch_jit_warning_is_filtered_once_for_all_tools():
+    """``torch.jit.script``'s FutureWarning printed twice by every tool; ``import rmlr`` (first in
+    every tool) filters exactly that warning."""
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tools", "visualize_hoi_dataset.py"), "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0 and "usage: visualize_hoi_dataset.py" in proc.stdout
+    assert "FutureWarning" not in proc.stderr, proc.stderr
+
+
+def test_missing_dataset_file_names_it_and_points_to_the_datasets_readme(tmp_path):
+    from detectron2.data import MetadataCatalog
+
+    from rmlr.data import register_hico_det
+
+    path = str(tmp_path / "hicodet" / "instances_test2015.json")
+    register_hico_det("test_tools_missing_file", path, str(tmp_path))
+    try:
+        with pytest.raises(FileNotFoundError) as error:
+            DatasetCatalog.get("test_tools_missing_file")
+        assert path in str(error.value) and "datasets/README.md" in str(error.value)
+    finally:
+        DatasetCatalog.remove("test_tools_missing_file")
+        MetadataCatalog.remove("test_tools_missing_file")

@@ -25,7 +25,6 @@ truncated file) unless --allow-partial is given.
 
 import rmlr  # noqa: F401  isort: skip  (first: registers the datasets, quiets a torch warning)
 
-import argparse
 import importlib
 import json
 import logging
@@ -46,15 +45,14 @@ from rmlr.evaluation import (
     export_vcoco_pickle,
     load_predictions,
 )
+from rmlr.utils.cli import tool_parser
 
 #: below this fraction of the dataset's images with an entry, the file is refused
 MIN_COVERAGE = 0.5
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def get_parser():
+    parser = tool_parser(__doc__, __file__)
     parser.add_argument("--dataset", required=True, help="registered dataset name")
     parser.add_argument("--predictions", required=True, help="predictions file (.json / .json.gz)")
     parser.add_argument("--output", help="write the metrics as JSON here")
@@ -87,7 +85,7 @@ def parse_args(argv=None):
         help="HICO-DET: the training annotations, for the rare / non-rare split (default: the "
         "file's own 'rare' list, if any)",
     )
-    return parser.parse_args(argv)
+    return parser
 
 
 def classes_from_annotation_file(json_file: str):
@@ -191,7 +189,7 @@ def evaluate(args):
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
+    args = get_parser().parse_args(argv)
     try:
         result, metrics, coverage = evaluate(args)
     except (ValueError, FileNotFoundError) as e:

@@ -444,10 +444,9 @@ def register_synthetic_hoi(
         )
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def get_parser() -> argparse.ArgumentParser:
     """The command line (``datasets/prepare_synthetic.py``, ``python -m rmlr.data.synthetic``)."""
     from ..utils.cli import positive_int
-    from ..utils.progress import Progress
 
     parser = argparse.ArgumentParser(
         prog="prepare_synthetic.py",
@@ -477,7 +476,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         help="test images (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default: %(default)s)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    from ..utils.progress import Progress
+
+    args = get_parser().parse_args(argv)
     root = os.path.abspath(args.root or default_synthetic_root())
     progress = Progress(args.num_train + args.num_test, "synthetic dataset", unit="images")
     summary = generate_synthetic_hoi(
