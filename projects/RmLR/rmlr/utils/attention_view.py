@@ -14,38 +14,18 @@ import math
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
-from matplotlib import cm, patheffects
+from matplotlib import cm
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle as _Patch
 
 from .attention_maps import ImageAttention
 from .label_layout import PairGeometry, Rect, place_badges
-from .visualizer import text_color, verb_color
+from .visualizer import draw_outlined_box, outline, text_color, verb_color
 
 __all__ = ["draw_attention", "pair_names"]
 
 _DPI = 100.0
-
-
-def _outline(width: float):
-    return [patheffects.withStroke(linewidth=width + 1.5, foreground="black"), patheffects.Normal()]
-
-
-def _box(ax, box, color, lw, dashed=False):
-    x0, y0, x1, y1 = box
-    ax.add_patch(
-        _Patch(
-            (x0, y0),
-            x1 - x0,
-            y1 - y0,
-            fill=False,
-            edgecolor=color,
-            linewidth=lw,
-            linestyle=(0, (4, 2)) if dashed else "-",
-            path_effects=_outline(lw),
-        )
-    )
 
 
 def _centres(att: ImageAttention, j: int):
@@ -132,8 +112,8 @@ def draw_attention(
         ire_title = f"IRE pooling: {name}"
     else:
         ire_title = "IRE pooling: none (model without IRE)"
-    _box(ax, att.boxes_h[pair], color, lw)
-    _box(ax, att.boxes_o[pair], color, lw, dashed=True)
+    draw_outlined_box(ax, att.boxes_h[pair], color, lw)
+    draw_outlined_box(ax, att.boxes_o[pair], color, lw, dashed=True)
 
     # 2. IRM pair-to-pair attention
     ax = axes[1]
@@ -148,10 +128,10 @@ def draw_attention(
             color=cm.viridis(rel[j]),
             linewidth=lw * (0.3 + 2.5 * rel[j]),
             alpha=0.25 + 0.75 * rel[j],
-            path_effects=_outline(lw * (0.3 + 2.5 * rel[j])),
+            path_effects=outline(lw * (0.3 + 2.5 * rel[j])),
         )
-    _box(ax, att.boxes_h[pair], color, lw)
-    _box(ax, att.boxes_o[pair], color, lw, dashed=True)
+    draw_outlined_box(ax, att.boxes_h[pair], color, lw)
+    draw_outlined_box(ax, att.boxes_o[pair], color, lw, dashed=True)
     ranked = [int(j) for j in np.argsort(-weights, kind="stable")[:top]]
     geometry = []
     for j in ranked:

@@ -32,6 +32,8 @@ from .label_layout import LabelPlan, PairGeometry, Rect, plan_labels
 __all__ = [
     "HOIVisualizer",
     "contrast_ratio",
+    "draw_outlined_box",
+    "outline",
     "instances_from_record",
     "select_hoi_rows",
     "text_color",
@@ -64,6 +66,29 @@ def text_color(background: Sequence[float]) -> Tuple[float, float, float]:
     black, white = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
     return (
         black if contrast_ratio(background, black) >= contrast_ratio(background, white) else white
+    )
+
+
+def outline(width: float) -> list:
+    """Matplotlib path effects: a black stroke under a line of ``width`` points, so that it shows
+    on light and dark images alike."""
+    return [patheffects.withStroke(linewidth=width + 1.5, foreground="black"), patheffects.Normal()]
+
+
+def draw_outlined_box(ax, box, color, width: float, *, dashed: bool = False) -> None:
+    """An outlined xyxy box (data coordinates) on ``ax``; dashed for objects."""
+    x0, y0, x1, y1 = box
+    ax.add_patch(
+        _Patch(
+            (x0, y0),
+            x1 - x0,
+            y1 - y0,
+            fill=False,
+            edgecolor=color,
+            linewidth=width,
+            linestyle=(0, (4, 2)) if dashed else "-",
+            path_effects=outline(width),
+        )
     )
 
 
@@ -233,35 +258,13 @@ class HOIVisualizer(Visualizer):
         """Box and line width in points (at least 2 display pixels)."""
         return max(2.0, self.font_px / 6.0) * 72.0 / self.output.dpi
 
-    def _outlined(self, width: float):
-        return [
-            patheffects.withStroke(linewidth=width + 1.5, foreground="black"),
-            patheffects.Normal(),
-        ]
-
-    def _draw_entity(self, box: np.ndarray, color, dashed: bool) -> None:
-        lw = self._line_width()
-        x0, y0, x1, y1 = box
-        self.output.ax.add_patch(
-            _Patch(
-                (x0, y0),
-                x1 - x0,
-                y1 - y0,
-                fill=False,
-                edgecolor=color,
-                linewidth=lw,
-                linestyle=(0, (4, 2)) if dashed else "-",
-                path_effects=self._outlined(lw),
-            )
-        )
-
     def _draw_pair_line(self, pair: _Pair) -> None:
         lw = self._line_width()
         h, o = pair.human, pair.obj if pair.obj is not None else pair.human
         xs = [(h[0] + h[2]) / 2, (o[0] + o[2]) / 2]
         ys = [(h[1] + h[3]) / 2, (o[1] + o[3]) / 2]
         self.output.ax.plot(
-            xs, ys, color=pair.color, linewidth=lw, path_effects=self._outlined(lw), zorder=2
+            xs, ys, color=pair.color, linewidth=lw, path_effects=outline(lw), zorder=2
         )
 
     def _draw_label(self, rect: Rect, text: str, color, *, border: bool = False) -> None:
@@ -300,7 +303,7 @@ class HOIVisualizer(Visualizer):
             if p.obj is not None:
                 boxes.setdefault(p.object_key, (p.obj, p.color, True))
         for box, color, dashed in boxes.values():
-            self._draw_entity(box, color, dashed)
+            draw_outlined_box(self.output.ax, box, color, self._line_width(), dashed=dashed)
         for p in pairs:
             self._draw_pair_line(p)
         for n, (p, rects) in enumerate(zip(pairs, plan.rows)):
