@@ -1,11 +1,15 @@
-"""A user's own HOI dataset, done as the README's "Your own dataset" says (its two code blocks are
-read from the README and run): a UPT-style annotation file with its own verbs and HOI table, the
-module that registers it, the config; then the verb-count check, the mapper's annotation text, a
-training step of the tiny RmLR and the HICO-DET evaluator on the dataset's own HOI classes."""
+"""A user's own HOI dataset, done as the README's "Your own dataset" says, from start to finish: a
+UPT-style annotation file with its own verbs and HOI table, the module that registers it (read from
+the README), the README's four configs (tiny and R50, both stages), the README's commands run as a
+user runs them (the dataset visualizer, stage 1, stage 2 and ``evaluate_hoi.py --import``, with a
+few iterations), then the verb-count check, the mapper's annotation text, a training step of the
+tiny RmLR and the HICO-DET evaluator on the dataset's own HOI classes."""
 
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 
 import cv2
@@ -24,12 +28,25 @@ TINY = os.path.join(REPO, "projects", "RmLR", "configs", "rmlr", "rmlr_tiny_synt
 CUP, CHAIR = COCO_THING_CLASSES.index("cup"), COCO_THING_CLASSES.index("chair")
 
 
-def readme_block(first_line):
-    """The README's ```python block that starts with ``first_line``."""
+def readme_guide():
+    """The README's "Your own dataset" section."""
     with open(os.path.join(REPO, "README.md")) as f:
         text = f.read()
+    start = text.index("### Your own dataset")
+    return text[start : text.index("\n## ", start)]
+
+
+def readme_block(first_line):
+    """The guide's ```python block that starts with ``first_line``."""
+    text = readme_guide()
     start = text.index("```python\n" + first_line) + len("```python\n")
     return text[start : text.index("```", start)]
+
+
+def readme_commands():
+    """The guide's shell commands (4-space indented ``python ...`` lines, continuations joined)."""
+    text = re.sub(r"\\\n\s+", "", readme_guide())
+    return [line.strip().split() for line in text.splitlines() if line.startswith("    python ")]
 
 
 OVERRIDES = [
@@ -114,20 +131,96 @@ def test_registration_and_loading(my_hoi):
     ]
 
 
-def test_readme_config_loads_with_these_overrides(my_hoi, tmp_path):
-    """The README's config, saved next to a copy of our configs (it imports them relatively)."""
-    configs = tmp_path / "configs"
-    shutil.copytree(os.path.join(REPO, "projects", "RmLR", "configs"), configs)
-    text = readme_block("# projects/RmLR/configs/rmlr/rmlr_r50_my_hoi.py")
-    (configs / "rmlr" / "rmlr_r50_my_hoi.py").write_text(text)
-    cfg = LazyConfig.load(str(configs / "rmlr" / "rmlr_r50_my_hoi.py"))
+README_CONFIGS = (
+    "detr/detr_tiny_my_hoi.py",
+    "rmlr/rmlr_tiny_my_hoi.py",
+    "detr/detr_r50_my_hoi.py",
+    "rmlr/rmlr_r50_my_hoi.py",
+)
+
+
+def write_readme_configs(configs_dir):
+    """Our configs copied to ``configs_dir`` with the README's four configs next to them (they
+    import ours relatively)."""
+    shutil.copytree(os.path.join(REPO, "projects", "RmLR", "configs"), configs_dir)
+    for name in README_CONFIGS:
+        text = readme_block(f"# projects/RmLR/configs/{name}")
+        (configs_dir / name).write_text(text)
+
+
+def node_at(cfg, key):
+    for part in key.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+@pytest.mark.parametrize("size", ["tiny", "r50"])
+def test_readme_configs_change_train_and_test_data(my_hoi, tmp_path, size):
+    """Both stages of both sizes train and evaluate on the user's dataset: no base config's test
+    set (the synthetic one, hico_det_test) is left behind."""
+    write_readme_configs(tmp_path / "configs")
+    cfg = LazyConfig.load(str(tmp_path / "configs" / "rmlr" / f"rmlr_{size}_my_hoi.py"))
     for override in OVERRIDES:
         key, value = override.split("=")
-        node = cfg
-        for part in key.split("."):
-            node = node[part]
-        assert str(node) == value, override
+        assert str(node_at(cfg, key)) == value, override
     check_dataset_classes(cfg)
+    assert "_stage1" not in cfg  # the tiny config's helper import is not part of the config
+    detr = LazyConfig.load(str(tmp_path / "configs" / "detr" / f"detr_{size}_my_hoi.py"))
+    for split in ("train", "test"):
+        assert node_at(detr, f"dataloader.{split}.dataset.names.hoi_name") == f"my_hoi_{split}"
+    if size == "tiny":  # tested at the images' own short side (96 px), both stages alike
+        for c in (cfg, detr):
+            assert node_at(c, "dataloader.test.mapper.augmentations.test_size") == 96
+
+
+@pytest.mark.slow
+def test_the_guide_runs_from_start_to_finish(my_hoi, tmp_path):
+    """The README's commands in order, as a user runs them from the repository root (here a copy
+    holding the README's configs), with a few iterations per stage."""
+    pytest.importorskip("transformers")
+    root = tmp_path / "repo"
+    write_readme_configs(root / "projects" / "RmLR" / "configs")
+    os.symlink(os.path.join(REPO, "tools"), root / "tools")
+    os.symlink(
+        os.path.join(REPO, "projects", "RmLR", "weights"), root / "projects" / "RmLR" / "weights"
+    )
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(my_hoi.__file__), OMP_NUM_THREADS="1")
+    few = {
+        "detr_tiny_my_hoi.py": ["train.max_iter=2", "train.log_period=1"],
+        "rmlr_tiny_my_hoi.py": ["train.max_iter=2", "dataloader.train.total_batch_size=2"],
+    }
+    commands = readme_commands()
+    assert [c[1] for c in commands] == [
+        "tools/visualize_hoi_dataset.py",
+        "tools/lazyconfig_train_net.py",
+        "tools/lazyconfig_train_net.py",
+        "tools/evaluate_hoi.py",
+    ]
+    outputs = []
+    for cmd in commands:
+        extra = few.get(os.path.basename(cmd[-1]), [])
+        proc = subprocess.run(
+            [sys.executable, *cmd[1:], *extra], cwd=root, env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, (cmd, proc.stdout[-2000:], proc.stderr[-3000:])
+        outputs.append(proc.stdout + proc.stderr)
+    # the dataset visualizer drew the training images
+    assert len(list((root / "vis").glob("*.png"))) == 6
+    # stage 1: trained on the user's boxes and evaluated on the user's test split
+    stage1 = root / "output" / "detr_tiny_my_hoi"
+    assert (stage1 / "model_final.pth").is_file()
+    assert "bbox" in json.loads((stage1 / "results.json").read_text())
+    log = (stage1 / "log.txt").read_text()
+    assert "my_hoi_test" in log and "synthetic_hoi_test" not in log
+    # stage 2: the user's 4 HOI classes; predictions, per-class AP CSV and plot by default
+    stage2 = root / "output" / "rmlr_tiny_my_hoi"
+    assert set(json.loads((stage2 / "results.json").read_text())["hico_det"]) >= {"full", "rare"}
+    assert len((stage2 / "hico_det_per_class_ap.csv").read_text().splitlines()) == 1 + 4
+    assert (stage2 / "hico_det_per_class_ap.png").read_bytes()[:4] == b"\x89PNG"
+    assert (stage2 / "hoi_predictions.json.gz").is_file()
+    # evaluation of the predictions file through --import my_hoi
+    assert "3 of 3 dataset images have predictions" in outputs[3]
+    assert "Default full" in outputs[3]
 
 
 def test_verb_count_is_checked(my_hoi):

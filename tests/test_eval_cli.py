@@ -97,6 +97,7 @@ def test_cli_vcoco_in_process(tmp_path, capsys):
             str(output),
             "--export-official",
             str(tmp_path),
+            "--allow-partial",  # one image of 4,946
         ]
     )
     assert rc == 0
@@ -136,3 +137,24 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     )
     assert rc == 1 and "--json-file needs --format" in capsys.readouterr().err
     assert MetadataCatalog.get("cli_x").as_dict() == {"name": "cli_x"}
+
+
+def test_cli_reports_coverage_and_refuses_a_partial_file(tmp_path, capsys):
+    """4 of the 100 synthetic test images have entries: refused (it printed 1.30 mAP before);
+    with --allow-partial scored under a loud warning; a full file reports full coverage."""
+    tool = load_script("tools/evaluate_hoi.py")
+    dicts = DatasetCatalog.get("synthetic_hoi_test")
+    partial, full = str(tmp_path / "partial.json"), str(tmp_path / "full.json.gz")
+    save_predictions(_gt_entries(dicts, limit=4), partial)
+    save_predictions(_gt_entries(dicts), full)
+    args = ["--dataset", "synthetic_hoi_test", "--predictions"]
+    assert tool.main(args + [partial]) == 1
+    err = capsys.readouterr().err
+    assert "covers only 4 of the 100 images" in err and "--allow-partial" in err
+    assert tool.main(args + [partial, "--allow-partial"]) == 0
+    captured = capsys.readouterr()
+    assert "WARNING" in captured.err and "NOT comparable" in captured.err
+    assert "4 of 100 dataset images have predictions; 96 have none" in captured.out
+    assert tool.main(args + [full]) == 0
+    out = capsys.readouterr().out
+    assert "100 of 100 dataset images have predictions; 0 have none" in out

@@ -103,33 +103,99 @@ def test_demo_draws_pairs_and_writes_detections(sample_image, tmp_path, monkeypa
     upscaled = cv2.resize(original.astype(np.uint8), big.shape[1::-1]).astype(int)
     changed = np.abs(big - upscaled).sum(-1) > 30
     assert changed[39:42, 24:76].any(axis=0).mean() > 0.8  # the human box's top edge, y = 40
-    with pytest.raises(SystemExit, match="--scale"):
-        demo.main(args + ["--scale", "0"])
 
 
-def test_demo_rejects_unknown_verb_and_missing_input(random_checkpoint, tmp_path):
+class NeverLoaded:
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("the model was loaded although the arguments are wrong")
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (["--verb", "jump"], "--verb 'jump' is not a verb of this dataset; known: carry"),
+        (["--input", "nothing_here*.jpg"], "--input 'nothing_here*.jpg': no such image"),
+        (["--top-k", "-1"], "--top-k: must be a positive integer"),
+        (["--top-k", "0"], "--top-k: must be a positive integer"),
+        (["--top-k", "three"], "--top-k: expected a positive integer"),
+        (["--scale", "0"], "--scale: must be a positive number"),
+        (["--score-thresh", "1.5"], "--score-thresh: must be in [0, 1]"),
+        (["--attention", "-2"], "--attention must be >= 0"),
+        (["--video-input", "no_such_clip.mp4"], "--video-input 'no_such_clip.mp4': no such file"),
+    ],
+)
+def test_demo_argument_errors_come_before_the_model_without_traceback(
+    bad, message, sample_image, tmp_path, monkeypatch, capsys
+):
     demo = load_script("tools/demo.py", "tool_demo")
-    base = ["--config-file", TINY, "--checkpoint", random_checkpoint, "--output", str(tmp_path)]
-    with pytest.raises(FileNotFoundError, match="nothing_here"):
-        demo.main(base + ["--input", str(tmp_path / "nothing_here*.jpg")])
-    image = DatasetCatalog.get("synthetic_hoi_test")[0]["file_name"]
-    with pytest.raises(ValueError, match="not a verb"):
-        demo.main(base + ["--input", image, "--verb", "fly", "model.entity_detector.checkpoint="])
+    monkeypatch.setattr(demo, "HOIPredictor", NeverLoaded)
+    monkeypatch.chdir(tmp_path)
+    args = ["--config-file", TINY, "--output", str(tmp_path / "out"), "--input", sample_image]
+    with pytest.raises(SystemExit) as exit_info:
+        demo.main(args + bad)
+    assert exit_info.value.code == 2  # argparse's usage error, printed without a traceback
+    err = capsys.readouterr().err
+    assert "demo.py: error: " in err and message in err and "Traceback" not in err
 
 
-def test_dataset_visualizer_draws_ground_truth(tmp_path):
+def test_demo_skips_unreadable_images_names_outputs_apart_and_reports_progress(
+    tmp_path, monkeypatch, capsys
+):
+    """Two inputs named img.png in different folders and one corrupt image: both pictures are
+    written under distinct names, the corrupt one is skipped, counted and reported, and
+    predictions.json is still written."""
+    demo = load_script("tools/demo.py", "tool_demo")
+    monkeypatch.setattr(demo, "HOIPredictor", FixedPredictor)
+    test_images = [d["file_name"] for d in DatasetCatalog.get("synthetic_hoi_test")[:2]]
+    for folder, source in (("a", test_images[0]), ("b", test_images[1])):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "img.png").write_bytes(open(source, "rb").read())
+    (tmp_path / "a" / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    results = demo.main(
+        ["--config-file", TINY, "--output", str(out), "--score-thresh", "0"]
+        + ["--input", str(tmp_path / "a"), str(tmp_path / "b" / "*.png")]
+    )
+    assert [r["output"] for r in results] == ["a__img.png", "b__img.png"]
+    pictures = [cv2.imread(str(out / r["output"])) for r in results]
+    assert pictures[0].shape != pictures[1].shape or not np.array_equal(*pictures)
+    with open(out / "predictions.json") as f:
+        assert [e["file_name"] for e in json.load(f)] == [r["file_name"] for r in results]
+    err = capsys.readouterr().err
+    assert "skipped 1 of 3 image(s) that could not be read" in err and "broken.png" in err
+    assert "demo: 3/3 images (100%)" in err and "eta" in err
+
+
+def test_demo_attention_pictures(random_checkpoint, sample_image, tmp_path, monkeypatch):
+    """``--attention 2``: the two best shown pairs get an attention picture each."""
+    from test_model_rmlr import control_detections
+
+    from rmlr.engine import HOIPredictor
+
+    class SteeredPredictor(HOIPredictor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            control_detections(self.model)
+
+    demo = load_script("tools/demo.py", "tool_demo")
+    monkeypatch.setattr(demo, "HOIPredictor", SteeredPredictor)
+    out = tmp_path / "out"
+    results = demo.main(
+        ["--config-file", TINY, "--checkpoint", random_checkpoint, "--output", str(out)]
+        + ["--input", sample_image, "--score-thresh", "0", "--attention", "2", "--device", "cpu"]
+        + ["model.entity_detector.checkpoint="]
+    )
+    stem = os.path.splitext(os.path.basename(sample_image))[0]
+    assert results[0]["attention"] == [f"{stem}.attention1.png", f"{stem}.attention2.png"]
+    picture = cv2.imread(str(out / results[0]["attention"][0]))
+    assert picture.shape[1] > 2 * cv2.imread(sample_image).shape[1]
+
+
+def test_dataset_visualizer_draws_ground_truth(tmp_path, capsys):
     tool = load_script("tools/visualize_hoi_dataset.py", "tool_visualize_hoi_dataset")
     d = next(x for x in DatasetCatalog.get("synthetic_hoi_test") if x["interactions"])
-    written = tool.main(
-        [
-            "--dataset",
-            "synthetic_hoi_test",
-            "--output",
-            str(tmp_path),
-            "--image-ids",
-            str(d["image_id"]),
-        ]
-    )
+    base = ["--dataset", "synthetic_hoi_test", "--output", str(tmp_path)]
+    written = tool.main(base + ["--image-ids", str(d["image_id"])])
     assert len(written) == 1
     drawn = cv2.imread(str(tmp_path / written[0]))
     original = cv2.imread(d["file_name"])
@@ -137,10 +203,69 @@ def test_dataset_visualizer_draws_ground_truth(tmp_path):
     x1, y1, x2, _ = [int(v) for v in d["annotations"][s]["bbox"]]
     edge = np.abs(drawn[y1, x1:x2].astype(int) - original[y1, x1:x2]).sum(-1)
     assert (edge > 30).mean() > 0.5
-    with pytest.raises(SystemExit, match="not in synthetic_hoi_test"):
-        tool.main(
-            ["--dataset", "synthetic_hoi_test", "--output", str(tmp_path), "--image-ids", "-5"]
-        )
+    # --scale draws larger
+    written = tool.main(base + ["--image-ids", str(d["image_id"]), "--scale", "3"])
+    assert cv2.imread(str(tmp_path / written[0])).shape[0] == 3 * original.shape[0]
+    assert len(tool.main(base + ["--num", "3"])) == 3
+    for bad, message in (
+        (["--image-ids", "-5"], "--image-ids not in synthetic_hoi_test: [-5]"),
+        (["--num", "-3"], "--num: must be a positive integer"),  # drew 97 images before
+        (["--num", "0"], "--num: must be a positive integer"),
+        (["--scale", "-1"], "--scale: must be a positive number"),
+        (["--dataset", "nope"], "--dataset 'nope' is not registered"),
+    ):
+        with pytest.raises(SystemExit):
+            tool.main(base + bad)
+        assert message in capsys.readouterr().err
+
+
+def _gt_records(dicts, extra_score=None):
+    """The GT of each image as predictions (score 0.9), plus a copy of the first at
+    ``extra_score``."""
+    from rmlr.evaluation.records import make_record
+
+    records = {}
+    for d in dicts:
+        anns = d["annotations"]
+        rows = [
+            (anns[s]["bbox"], anns[o]["bbox"], anns[o]["category_id"], v, 0.9)
+            for s, o, v in d["interactions"]
+        ]
+        if rows and extra_score is not None:
+            rows.append(rows[0][:4] + (extra_score,))
+        columns = [list(c) for c in zip(*rows)] if rows else [[]] * 5
+        records[d["image_id"]] = make_record(*columns)
+    return records
+
+
+def test_predictions_visualizer_draws_evaluator_and_demo_files(tmp_path, capsys):
+    from rmlr.evaluation import records_to_entries, save_predictions
+
+    tool = load_script("tools/visualize_hoi_predictions.py", "tool_visualize_hoi_predictions")
+    dicts = [d for d in DatasetCatalog.get("synthetic_hoi_test") if d["interactions"]][:5]
+    path = str(tmp_path / "hoi_predictions.json.gz")
+    save_predictions(records_to_entries(_gt_records(dicts, 0.05), dicts), path)
+    out = tmp_path / "v"
+    base = ["--predictions", path, "--dataset", "synthetic_hoi_test", "--output", str(out)]
+    names = tool.main(base + ["--with-gt", "--scale", "2"])
+    assert len(names) == 5
+    picture = cv2.imread(str(out / names[0]))
+    assert picture.shape[0] == 2 * dicts[0]["height"]
+    assert picture.shape[1] >= 4 * dicts[0]["width"]  # predictions | ground truth
+    # one image, by file name
+    name = os.path.basename(dicts[2]["file_name"])
+    assert tool.main(base + ["--image", name]) == [os.path.splitext(name)[0] + ".png"]
+    with pytest.raises(SystemExit):
+        tool.main(base + ["--image", "no_such.png"])
+    assert "--image 'no_such.png': no entry" in capsys.readouterr().err
+    # the demo's file: entries with image paths, no image ids
+    demo_file = tmp_path / "predictions.json"
+    demo_file.write_text(json.dumps([{"file_name": dicts[1]["file_name"], "hoi": []}]))
+    names = tool.main(
+        ["--predictions", str(demo_file), "--dataset", "synthetic_hoi_test"]
+        + ["--output", str(tmp_path / "w")]
+    )
+    assert names == [os.path.splitext(os.path.basename(dicts[1]["file_name"]))[0] + ".png"]
 
 
 def test_interaction_information_study_measures_the_gap():
@@ -186,11 +311,88 @@ def test_main_job_quick_runs_every_step(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["results"]) == {"stage1", "rmlr", "baseline"}
-    assert "bbox" in summary["results"]["stage1"]
+    # --quick skips stage 1's 80-class COCO evaluation (75 classes absent: NaN rows)
+    assert summary["results"]["stage1"] == {}
+    assert "Inference done" not in (out / "stage1_detr" / "stdout.log").read_text()
     for key in ("rmlr", "baseline"):
         assert set(summary["results"][key]["hico_det"]) >= {"full", "rare", "non_rare", "ko_full"}
-    assert "| RmLR |" in (out / "results.md").read_text()
+    text = (out / "results.md").read_text()
+    assert "| RmLR |" in text and "not evaluated (--quick)" in text
     assert len(list((out / "demo").glob("*.png"))) == 4
     for stage in ("stage1_detr", "stage2_rmlr", "baseline_plain"):
         assert list((out / stage).glob("events.out.tfevents.*")), stage
         assert (out / stage / "model_final.pth").is_file()
+    for stage in ("stage2_rmlr", "baseline_plain"):  # results written by default
+        for name in ("hoi_predictions.json.gz", "hico_det_per_class_ap.csv"):
+            assert (out / stage / name).is_file(), (stage, name)
+        assert (out / stage / "hico_det_per_class_ap.png").read_bytes()[:4] == b"\x89PNG"
+    # progress of every step on the console, one FutureWarning filter for all
+    for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"):
+        assert step in proc.stdout
+    assert "stage 1: iteration" in proc.stdout and "stage 2: iteration" in proc.stdout
+    assert "demo: " in proc.stdout and "images (100%)" in proc.stdout
+    assert "torch.jit.script" not in proc.stderr + proc.stdout
+
+
+# --- help, warnings and missing files -----------------------------------------------------------
+
+
+def _parser_of(script):
+    """The argparse parser of a tool, built as the tool builds it."""
+    if script == "datasets/prepare_synthetic.py":
+        from rmlr.data.synthetic import get_parser
+
+        return get_parser()
+    return load_script(script, "tool_" + os.path.basename(script)[:-3]).get_parser()
+
+
+@pytest.mark.parametrize(
+    "script, example",
+    [
+        ("tools/demo.py", "--attention 2"),
+        ("tools/visualize_hoi_dataset.py", "--scale 3"),
+        ("tools/visualize_hoi_predictions.py", "--with-gt"),
+        ("tools/evaluate_hoi.py", "--import my_hoi"),
+        ("tools/lazyconfig_train_net.py", "train.grad_accum_steps=4"),
+        ("tools/main_job.py", "--quick"),
+        ("tools/analyze_interaction_information.py", "--max-images 500"),
+        ("datasets/prepare_synthetic.py", "$DETECTRON2_DATASETS/synthetic_hoi"),
+    ],
+)
+def test_help_shows_this_projects_usage_and_every_flags_meaning(script, example):
+    parser = _parser_of(script)
+    text = parser.format_help()
+    assert parser.prog == os.path.basename(script) and example in text
+    for detectron2_default in ("cfg.yaml", "Yacs", "Run on single machine"):
+        assert detectron2_default not in text
+    for action in parser._actions:
+        assert action.help, f"{script}: {action.option_strings or action.dest} has no help"
+        assert "None" not in action.help % {"default": action.default}, (script, action.dest)
+
+
+def test_the_torch_jit_warning_is_filtered_once_for_all_tools():
+    """``torch.jit.script``'s FutureWarning printed twice by every tool; ``import rmlr`` (first in
+    every tool) filters exactly that warning."""
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tools", "visualize_hoi_dataset.py"), "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0 and "usage: visualize_hoi_dataset.py" in proc.stdout
+    assert "FutureWarning" not in proc.stderr, proc.stderr
+
+
+def test_missing_dataset_file_names_it_and_points_to_the_datasets_readme(tmp_path):
+    from detectron2.data import MetadataCatalog
+
+    from rmlr.data import register_hico_det
+
+    path = str(tmp_path / "hicodet" / "instances_test2015.json")
+    register_hico_det("test_tools_missing_file", path, str(tmp_path))
+    try:
+        with pytest.raises(FileNotFoundError) as error:
+            DatasetCatalog.get("test_tools_missing_file")
+        assert path in str(error.value) and "datasets/README.md" in str(error.value)
+    finally:
+        DatasetCatalog.remove("test_tools_missing_file")
+        MetadataCatalog.remove("test_tools_missing_file")

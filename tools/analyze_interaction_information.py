@@ -14,12 +14,20 @@ features with its Interactive Relation Encoder (IRE). This tool measures it on a
    and the Euclidean distance of (a) DETR's human tokens and (b) the IRE's pair features m^v.
 
 A representation that keeps interaction information separates the two groups: the gap
-``mean cos(same) - mean cos(different)`` is larger. Writes ``interaction_information.json``, a
-Markdown table and ``interaction_information.png`` (histograms) to ``--output``.
+``mean cos(same) - mean cos(different)`` is larger. Writes interaction_information.json, a
+Markdown table and interaction_information.png (histograms) to --output.
 
-    python tools/analyze_interaction_information.py --config-file CFG --checkpoint model_final.pth \
-        --output out/analysis [--max-images 500]
+examples:
+  python tools/analyze_interaction_information.py --config-file CFG --checkpoint model_final.pth \\
+      --output out/analysis --max-images 500
+  python tools/analyze_interaction_information.py \\
+      --config-file projects/RmLR/configs/rmlr/rmlr_tiny_synthetic.py \\
+      --checkpoint output/main_job/stage2_rmlr/model_final.pth --output out/analysis \\
+      dataloader.test.dataset.names=synthetic_hoi_pretrain_train \\
+      model.entity_detector.checkpoint=output/main_job/stage1_detr/model_final.pth
 """
+
+import rmlr  # noqa: F401  isort: skip  (first: quiets a torch warning before other imports)
 
 import argparse
 import json
@@ -33,19 +41,66 @@ from detectron2.structures import Boxes, pairwise_iou
 
 from rmlr.engine import resolve_device
 from rmlr.modeling.pairs import build_pairs
+from rmlr.utils.cli import positive_int, tool_parser, unit_interval
+from rmlr.utils.progress import Progress
 
 
 def get_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-file", required=True)
-    p.add_argument("--checkpoint", default="", help="default: train.init_checkpoint")
-    p.add_argument("--output", required=True)
-    p.add_argument("--max-images", type=int, default=500)
-    p.add_argument("--position-iou", type=float, default=0.7)
-    p.add_argument("--match-iou", type=float, default=0.5)
-    p.add_argument("--max-couples", type=int, default=200000, help="cap, sampled with a fixed seed")
-    p.add_argument("--device", default="auto")
-    p.add_argument("opts", nargs=argparse.REMAINDER)
+    p = tool_parser(__doc__, __file__)
+    p.add_argument(
+        "--config-file",
+        required=True,
+        metavar="FILE",
+        help="the RmLR LazyConfig of the model (its test set is analysed)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        default="",
+        metavar="FILE",
+        help="trained weights (default: train.init_checkpoint of the config)",
+    )
+    p.add_argument("--output", required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--max-images",
+        type=positive_int,
+        default=500,
+        metavar="N",
+        help="analyse the first N test images (default: %(default)s)",
+    )
+    p.add_argument(
+        "--position-iou",
+        type=unit_interval,
+        default=0.7,
+        metavar="T",
+        help="couple two pairs whose human boxes, in image-normalised coordinates, have IoU >= T "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--match-iou",
+        type=unit_interval,
+        default=0.5,
+        metavar="T",
+        help="a detected pair matches a GT pair when both boxes have IoU >= T "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-couples",
+        type=positive_int,
+        default=200000,
+        metavar="N",
+        help="compare at most N couples, sampled with a fixed seed (default: %(default)s)",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N (default: %(default)s)",
+    )
+    p.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        metavar="KEY=VALUE",
+        help="config overrides at the end, e.g. model.entity_detector.checkpoint=detr.pth",
+    )
     return p
 
 
@@ -56,7 +111,9 @@ def collect_pairs(model, loader, *, max_images, match_iou):
         raise SystemExit("this model has no IRE (a 'plain' or 'w/o Rm' config): nothing to compare")
     rows = {"box": [], "obj": [], "verbs": [], "token": [], "ire": [], "image": []}
     seen = 0
+    progress = Progress(max_images, "analysis", unit="images")
     for batch in loader:
+        progress.update(min(len(batch), max_images - seen))
         images = model.entity_detector.preprocess_image(batch)
         det = model.entity_detector(images)
         pairs = build_pairs(det, person_label=model.person_category_id)
@@ -175,11 +232,16 @@ def plot(result, path):
 
 
 def main(argv=None):
-    args = get_parser().parse_args(argv)
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    try:
+        resolve_device(args.device)
+    except RuntimeError as e:
+        parser.error(f"--device {args.device}: {e}")
     cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
     checkpoint = args.checkpoint or cfg.train.init_checkpoint
     if not checkpoint or not os.path.isfile(checkpoint):
-        raise SystemExit(f"checkpoint {checkpoint!r} does not exist")
+        parser.error(f"checkpoint {checkpoint!r} does not exist (--checkpoint)")
     model = instantiate(cfg.model).to(resolve_device(args.device)).eval()
     DetectionCheckpointer(model).load(checkpoint)
     # The test mapper keeps each image's GT instances and interactions.

@@ -6,13 +6,15 @@ built (the offline build has none; RmLR needs none), whether CUDA is available, 
 offline text-encoder weights are installed.
 """
 
+import argparse
 import importlib
 import importlib.metadata as md
 import platform
 import sys
 import warnings
 
-# torch >= 2.10 warns when modules that use torch.jit.script are imported; not ours to fix.
+# torch >= 2.10 warns when modules that use torch.jit.script are imported; not ours to fix. (The
+# other tools get this filter from `import rmlr`; this one must work before rmlr is importable.)
 warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
 
 
@@ -23,7 +25,12 @@ def _version(dist):
         return None
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(
+        prog="check_env.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args(argv)
     problems = []
     print(f"python       {platform.python_version()} ({sys.executable})")
     try:

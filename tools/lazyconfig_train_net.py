@@ -1,17 +1,16 @@
 #!/usr/bin/env python
 """Train or evaluate any RmLR / DETR LazyConfig (Detectron2's lazyconfig_train_net, extended).
 
-    python tools/lazyconfig_train_net.py --config-file projects/RmLR/configs/rmlr/rmlr_r50_hico_det.py
-    python tools/lazyconfig_train_net.py --config-file CFG --num-gpus 4 train.grad_accum_steps=2
-    python tools/lazyconfig_train_net.py --config-file CFG --eval-only train.init_checkpoint=model.pth
-    python tools/lazyconfig_train_net.py --config-file CFG --resume          # continue a killed run
-
-Beyond Detectron2's script: gradient accumulation (``train.grad_accum_steps``), gradient clipping
-(``train.clip_grad.max_norm``), AMP only on CUDA, ``train.device=auto``, a data order that
-continues exactly after ``--resume``, a refusal to start from weights that do not exist or with a
-verb count that does not match the datasets, and a final results table. ``--num-gpus N`` starts N
-processes: NCCL on GPUs, gloo on CPU.
+Beyond Detectron2's script: gradient accumulation (train.grad_accum_steps), gradient clipping
+(train.clip_grad.max_norm), AMP only on CUDA, train.device=auto, a data order that continues
+exactly after --resume, a refusal to start from weights that do not exist or with a verb count
+that does not match the datasets, the predictions file and per-class AP (CSV, plot) of the HOI
+configs in train.output_dir, and a final results table (results.md / results.json there).
+--num-gpus N starts N processes: NCCL on GPUs, gloo on CPU. Progress: Detectron2's log lines with
+ETA every train.log_period iterations, and "Inference done i/n ... ETA" while evaluating.
 """
+
+import rmlr  # noqa: F401  isort: skip  (first: registers everything, quiets a torch warning)
 
 import json
 import logging
@@ -35,6 +34,62 @@ from rmlr.engine import (
 )
 
 logger = logging.getLogger("detectron2")
+
+
+EPILOG = """
+examples:
+  python tools/lazyconfig_train_net.py --config-file projects/RmLR/configs/rmlr/rmlr_tiny_synthetic.py
+  python tools/lazyconfig_train_net.py --config-file projects/RmLR/configs/rmlr/rmlr_r50_hico_det.py \\
+      --num-gpus 4 model.entity_detector.checkpoint=checkpoints/detr-r50-hicodet.pth
+  python tools/lazyconfig_train_net.py --config-file CFG --num-gpus 1 \\
+      dataloader.train.total_batch_size=2 train.grad_accum_steps=4   # the paper's batch 8 on 1 GPU
+  python tools/lazyconfig_train_net.py --config-file CFG --eval-only train.init_checkpoint=model.pth
+  python tools/lazyconfig_train_net.py --config-file CFG --resume     # continue a killed run
+  python tools/lazyconfig_train_net.py --config-file CFG --num-machines 2 --machine-rank R \\
+      --dist-url tcp://HOST:PORT
+
+config overrides (key=value at the end; any key of the config):
+  train.output_dir=DIR                 checkpoints, logs, TensorBoard, predictions, per-class AP
+  train.init_checkpoint=FILE           weights to start from (--eval-only: the model to evaluate)
+  train.max_iter=N  train.eval_period=N (0: evaluate once, after training)  train.log_period=N
+  train.device=auto|cpu|cuda           auto: CUDA when present
+  train.grad_accum_steps=N             one optimizer step per N micro-batches
+  train.clip_grad.max_norm=X           gradient clipping (UPT: 0.1)
+  train.amp.enabled=True               mixed precision (CUDA only)
+  dataloader.train.total_batch_size=N  images per micro-batch, all processes together
+  model.entity_detector.checkpoint=F   the frozen stage-1 DETR of an RmLR config
+  model.num_verbs=V                    must equal the datasets' verb count (checked)
+
+Configs: projects/RmLR/configs (README, "Training"); model zoo and paper numbers: MODEL_ZOO.md.
+"""
+
+
+def get_parser():
+    parser = default_argument_parser(epilog=EPILOG)
+    parser.prog = os.path.basename(__file__)
+    parser.description = __doc__
+    parser.add_argument(
+        "--no-eval",
+        action="store_true",
+        help="train without evaluating (no results table; e.g. a smoke run)",
+    )
+    for action in parser._actions:
+        if action.dest == "opts":
+            action.metavar = "KEY=VALUE"
+            action.help = "config overrides, path.key=value (see below)"
+        elif action.dest == "config_file":
+            action.help = (
+                "a LazyConfig .py file, e.g. projects/RmLR/configs/rmlr/rmlr_r50_hico_det.py"
+            )
+        elif action.dest == "resume":
+            action.help = (
+                "continue from train.output_dir/last_checkpoint (same schedule and data order)"
+            )
+        elif action.dest == "eval_only":
+            action.help = "evaluate train.init_checkpoint on the config's test set, no training"
+        elif action.dest == "num_gpus":
+            action.help = "processes per machine: one per GPU, or gloo processes on a CPU"
+    return parser
 
 
 def do_test(cfg, model):
@@ -85,7 +140,7 @@ def do_train(args, cfg):
                 if comm.is_main_process()
                 else None
             ),
-            hooks.EvalHook(cfg.train.eval_period, test_and_keep),
+            None if args.no_eval else hooks.EvalHook(cfg.train.eval_period, test_and_keep),
             (
                 hooks.PeriodicWriter(
                     default_writers(cfg.train.output_dir, cfg.train.max_iter),
@@ -141,7 +196,7 @@ def main(args):
 
 
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
+    args = get_parser().parse_args()
     launch(
         main,
         args.num_gpus,

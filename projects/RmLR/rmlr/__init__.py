@@ -4,6 +4,15 @@ Importing this package registers the meta-architectures (``META_ARCH_REGISTRY``)
 datasets (``DatasetCatalog`` / ``MetadataCatalog``).
 """
 
-from . import data, evaluation, modeling  # noqa: F401  (registration by import)
+import warnings
+
+# torch >= 2.10 warns (twice) when Detectron2 / torchvision modules that use torch.jit.script are
+# imported; not ours to fix, and noise in every tool. Filtered here, before those imports, for all
+# tools (they import rmlr first) and library users alike; nothing else is filtered.
+warnings.filterwarnings(
+    "ignore", message="`torch.jit.script` is deprecated", category=FutureWarning
+)
+
+from . import data, evaluation, modeling  # noqa: E402,F401  (registration by import)
 
 __version__ = "0.1.0"

@@ -14,3 +14,4 @@ from ..common.train import train
 dataloader.train.total_batch_size = 8
 train.max_iter = 94083
 train.output_dir = "./output/rmlr_r50_hico_det"
+dataloader.evaluator.output_dir = "${train.output_dir}"  # predictions, per-class AP CSV / plot

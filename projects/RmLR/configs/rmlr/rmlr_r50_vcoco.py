@@ -22,3 +22,4 @@ model.entity_detector.checkpoint = "checkpoints/detr-r50-vcoco.pth"
 dataloader.train.total_batch_size = 8
 train.max_iter = 13500
 train.output_dir = "./output/rmlr_r50_vcoco"
+dataloader.evaluator.output_dir = "${train.output_dir}"  # predictions, per-class AP CSV / plot

@@ -50,3 +50,4 @@ train.max_iter = 400
 train.checkpointer.period = 200
 train.log_period = 10
 train.output_dir = "./output/rmlr_tiny_synthetic"
+dataloader.evaluator.output_dir = "${train.output_dir}"  # predictions, per-class AP CSV / plot

@@ -24,10 +24,17 @@ logger = logging.getLogger(__name__)
 
 
 def read_json(json_file: str):
-    """``json.load`` with errors that name the file (``FileNotFoundError`` / ``ValueError``)."""
+    """``json.load`` with errors that name the file (``FileNotFoundError`` / ``ValueError``); a
+    missing file points to ``datasets/README.md``, which says where each file comes from."""
     try:
         with open(json_file) as f:
             return json.load(f)
+    except FileNotFoundError as e:
+        root = os.environ.get("DETECTRON2_DATASETS", "datasets")
+        raise FileNotFoundError(
+            f"{json_file}: no such annotation file. datasets/README.md says how to get the "
+            f"dataset files and where they go (under $DETECTRON2_DATASETS, now {root!r})."
+        ) from e
     except json.JSONDecodeError as e:
         raise ValueError(f"{json_file}: not a valid JSON file ({e})") from e
     except UnicodeDecodeError as e:

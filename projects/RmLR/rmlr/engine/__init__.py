@@ -6,7 +6,7 @@ from .defaults import (
     check_weight_sources,
     resolve_device,
 )
-from .predictor import HOIPredictor, hoi_rows
+from .predictor import HOIPredictor, hoi_rows, metadata_from_config
 from .results import format_results_table
 from .sampler import ResumableTrainingSampler
 from .trainer import HOITrainer
@@ -20,5 +20,6 @@ __all__ = [
     "check_weight_sources",
     "format_results_table",
     "hoi_rows",
+    "metadata_from_config",
     "resolve_device",
 ]

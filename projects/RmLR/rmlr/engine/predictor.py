@@ -12,12 +12,19 @@ from detectron2.data import MetadataCatalog
 from detectron2.data import transforms as T
 from detectron2.structures import Instances
 
-from .defaults import resolve_device
+from .defaults import _dataset_names, _get, resolve_device
 
-__all__ = ["HOIPredictor", "hoi_rows"]
+__all__ = ["HOIPredictor", "hoi_rows", "metadata_from_config"]
 
 # DETR's and UPT's test-time resize, used when the config has no test augmentations.
 _DEFAULT_TEST_RESIZE = (800, 1333)
+
+
+def metadata_from_config(cfg):
+    """The metadata (class and verb names) of the config's test dataset, or None without one;
+    nothing is built or read, so tools can check their arguments before loading a model."""
+    names = _dataset_names(_get(cfg, "dataloader.test.dataset.names"))
+    return MetadataCatalog.get(names[0]) if names else None
 
 
 class HOIPredictor:
@@ -41,9 +48,7 @@ class HOIPredictor:
         self.model.to(resolve_device(device))
         DetectionCheckpointer(self.model).load(checkpoint)
         self.augmentations = T.AugmentationList(self._test_augmentations(cfg))
-        names = cfg.dataloader.test.dataset.get("names") if "dataloader" in cfg else None
-        name = names if isinstance(names, str) else (names[0] if names else None)
-        self.metadata = MetadataCatalog.get(name) if name else None
+        self.metadata = metadata_from_config(cfg)
 
     @staticmethod
     def _test_augmentations(cfg) -> List[T.Augmentation]:

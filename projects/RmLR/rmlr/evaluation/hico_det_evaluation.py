@@ -190,8 +190,8 @@ class HICODetEvaluator(HOIEvaluator):
 
     ``evaluate()`` returns ``{"hico_det": {"full", "rare", "non_rare", "ko_full", "ko_rare",
     "ko_non_rare"}}`` (mAP in percent) on the main process and writes to ``output_dir``:
-    ``hoi_predictions.json.gz`` (the predictions file), ``hico_det_per_class_ap.csv`` and, with
-    ``export_official=True``, ``hico_det_matlab/detections_XX.mat`` for the MATLAB toolkit.
+    ``hoi_predictions.json.gz`` (the predictions file), ``hico_det_per_class_ap.csv`` / ``.png``
+    and, with ``export_official=True``, ``hico_det_matlab/detections_XX.mat`` for the MATLAB toolkit.
     Constructor arguments: see :class:`~rmlr.evaluation.hoi_evaluator.HOIEvaluator`.
     """
 

@@ -5,7 +5,9 @@ output ``{"hoi_instances": Instances}`` (original image coordinates, see the pro
 nothing is capped or filtered. ``evaluate()`` gathers the records of all ranks on the main process
 in dataset order (so 1 and N processes give identical numbers), validates them, writes the
 predictions file and the official-tool export to ``output_dir``, and hands the records to the
-dataset-specific metric (a subclass's ``_evaluate_records``).
+dataset-specific metric (a subclass's ``_evaluate_records``), whose per-class APs go to
+``output_dir`` as a CSV and a plot (:mod:`.ap_plot`). The experiment configs set ``output_dir`` to
+the run's ``train.output_dir``.
 """
 
 import abc
@@ -17,6 +19,7 @@ import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 
+from .ap_plot import plot_per_class_ap
 from .predictions import PredictionSpec, records_to_entries, save_predictions, validate_record
 from .records import gather_records, record_from_instances
 
@@ -42,7 +45,8 @@ class HOIEvaluator(DatasetEvaluator, abc.ABC):
         """
         Args:
             dataset_name: a registered dataset whose ``evaluator_type`` is the subclass's task.
-            output_dir: where files go; nothing is written without it.
+            output_dir: where files go (the configs: the run's folder); nothing is written
+                without it.
             distributed: gather records from all ranks (results only on the main process).
             save_predictions: write the predictions file ``hoi_predictions.json.gz``.
             export_official: also write the files of the official evaluation tool.
@@ -80,7 +84,14 @@ class HOIEvaluator(DatasetEvaluator, abc.ABC):
                 self._export(records, dataset_dicts, metadata, self._output_dir)
         result = self._evaluate_records(dataset_dicts, metadata, records)
         if self._output_dir:
-            result.write_csv(os.path.join(self._output_dir, f"{self.task}_per_class_ap.csv"))
+            stem = os.path.join(self._output_dir, f"{self.task}_per_class_ap")
+            result.write_csv(stem + ".csv")
+            plot_per_class_ap(
+                result, stem + ".png", title=f"{self._dataset_name}: {self.task} per-class AP"
+            )
+            logger.info(
+                f"wrote the predictions and per-class AP (.csv, .png) to {self._output_dir}"
+            )
         logger.info(f"{self.task} results (%) on {self._dataset_name}:\n" + result.table())
         return {self.task: result.flat()}
 

@@ -192,8 +192,8 @@ class VCOCOEvaluator(HOIEvaluator):
 
     ``evaluate()`` returns ``{"vcoco": {"AP_role_S1", "AP_role_S2", "AP_agent"}}`` (percent) on
     the main process and writes to ``output_dir``: ``hoi_predictions.json.gz``,
-    ``vcoco_per_class_ap.csv`` and, with ``export_official=True``, ``vcoco_detections.pkl`` for
-    ``vsrl_eval.py``. Constructor arguments: see
+    ``vcoco_per_class_ap.csv`` / ``.png`` and, with ``export_official=True``,
+    ``vcoco_detections.pkl`` for ``vsrl_eval.py``. Constructor arguments: see
     :class:`~rmlr.evaluation.hoi_evaluator.HOIEvaluator`. The model always predicts an object box,
     so under scenario 1 a positive whose GT role object is missing cannot be matched.
     """

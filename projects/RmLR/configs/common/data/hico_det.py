@@ -2,8 +2,8 @@
 
 Train: ``hico_det_train`` (images without interactions dropped: 37,633 of 38,118).
 Test: ``hico_det_test`` (all 9,658 images; the evaluation counts detections on the 112 without
-GT pairs). Experiment configs set ``dataloader.evaluator.output_dir = "${train.output_dir}"`` to
-keep the predictions file.
+GT pairs). The experiment configs set ``dataloader.evaluator.output_dir = "${train.output_dir}"``:
+the predictions file, the per-class AP CSV and its plot are written to the run's folder.
 """
 
 from detectron2.config import LazyCall as L
