@@ -5,7 +5,8 @@
     python tools/visualize_hoi_dataset.py --dataset vcoco_test --image-ids 165 285 --output vis/
 
 Writes ``<output>/<image name>.png`` per image: human boxes (solid), object boxes (dashed), a line
-between them and the verb and object of every GT interaction.
+between them and the verb and object of every GT interaction, and the human keypoints when the
+dataset has them (the synthetic one). ``--scale 4`` draws small images larger.
 """
 
 import argparse
@@ -25,7 +26,12 @@ def main(argv=None):
     p.add_argument("--output", required=True)
     p.add_argument("--num", type=int, default=10, help="first N images (ignored with --image-ids)")
     p.add_argument("--image-ids", type=int, nargs="*", help="only these image ids")
+    p.add_argument(
+        "--scale", type=float, default=1.0, help="drawing scale (e.g. 4 for tiny images)"
+    )
     args = p.parse_args(argv)
+    if args.scale <= 0:
+        raise SystemExit(f"--scale must be positive, got {args.scale}")
 
     dicts = DatasetCatalog.get(args.dataset)
     metadata = MetadataCatalog.get(args.dataset)
@@ -41,7 +47,9 @@ def main(argv=None):
     written = []
     for d in dicts:
         image = read_image(d["file_name"], format="RGB")
-        drawn = HOIVisualizer(image, metadata).draw_hoi_ground_truth(d).get_image()
+        drawn = (
+            HOIVisualizer(image, metadata, scale=args.scale).draw_hoi_ground_truth(d).get_image()
+        )
         name = os.path.splitext(os.path.basename(d["file_name"]))[0] + ".png"
         cv2.imwrite(os.path.join(args.output, name), drawn[:, :, ::-1])
         written.append(name)
