@@ -225,7 +225,7 @@ def test_the_guide_runs_from_start_to_finish(my_hoi, tmp_path):
 
 def test_verb_count_is_checked(my_hoi):
     partial = LazyConfig.apply_overrides(LazyConfig.load(TINY), OVERRIDES[:1])
-    with pytest.raises(ValueError, match=r"model.num_verbs=7 .* 'my_hoi_train', which has 3"):
+    with pytest.raises(ValueError, match=r"model.num_verbs=8 .* 'my_hoi_train', which has 3"):
         check_dataset_classes(partial)
     check_dataset_classes(LazyConfig.apply_overrides(LazyConfig.load(TINY), OVERRIDES))
 

@@ -304,3 +304,44 @@ def test_image_size_that_disagrees_with_the_annotation_fails_naming_the_path(tmp
     record = {"file_name": str(tmp_path / "small.png"), "image_id": 1, "height": 8, "width": 8}
     with pytest.raises(Exception, match="small.png"):
         _mapper()(record)
+
+
+def _with_keypoints(tmp_path, keypoints_h):
+    path, data = upt_file(tmp_path, [GOOD])
+    data["annotation"][0]["keypoints_h"] = keypoints_h
+    (tmp_path / "instances.json").write_text(json.dumps(data))
+    return path
+
+
+def test_optional_keypoints_load_in_detectron2_convention(tmp_path):
+    # 1-based pixel indices as the boxes -> continuous pixel centres; v = 0 -> [0, 0, 0].
+    path = _with_keypoints(tmp_path, [[5, 7, 2, 9, 9, 1, 3, 3, 0]])
+    (d,) = load_hico_det_json(path, str(tmp_path))
+    assert d["annotations"][0]["keypoints"] == [4.5, 6.5, 2.0, 8.5, 8.5, 1.0, 0.0, 0.0, 0.0]
+    assert "keypoints" not in d["annotations"][1]  # the object
+
+
+@pytest.mark.parametrize(
+    "keypoints_h, message",
+    [
+        ("nope", r"image 0 \(img.jpg\): keypoints_h must be a list"),
+        ([], "pair lists of different lengths"),
+        ([[1, 2]], r"image 0, pair 0: keypoints_h must be a flat list"),
+        ([[1, 2, 3]], r"pair 0: keypoints_h keypoint 0 has visibility 3"),
+        ([[1, 2, float("nan")]], r"pair 0: keypoints_h must be 3 finite numbers"),
+    ],
+)
+def test_malformed_keypoints(tmp_path, keypoints_h, message):
+    path = _with_keypoints(tmp_path, keypoints_h)
+    with pytest.raises(ValueError, match=message):
+        load_hico_det_json(path, str(tmp_path))
+
+
+def test_keypoints_that_disagree_for_the_same_human(tmp_path):
+    pair = ([1, 1, 20, 60], [30, 40, 90, 80], *RIDE_BICYCLE)
+    other = ([1, 1, 20, 60], [30, 40, 90, 80], *HOLD_CUP)
+    path, data = upt_file(tmp_path, [("img.jpg", [100, 80], [pair, other])])
+    data["annotation"][0]["keypoints_h"] = [[5, 7, 2], [6, 7, 2]]
+    (tmp_path / "instances.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"image 0 \(img.jpg\) pair 1: keypoints differ"):
+        load_hico_det_json(path, str(tmp_path))

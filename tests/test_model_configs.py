@@ -97,7 +97,7 @@ def test_tiny_config_instantiates_for_real():
     model = instantiate(cfg.model)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert 0 < trainable < 2_000_000
-    assert model.irm.classifier.out_features == 7 and not model.text_teacher.is_loaded
+    assert model.irm.classifier.out_features == 8 and not model.text_teacher.is_loaded
 
 
 def tree_diff(base, other):

@@ -17,6 +17,7 @@ from model_helpers import tiny_irm
 from torch import nn
 
 import rmlr  # noqa: F401  (registers datasets and meta-architectures)
+from rmlr.data import SYNTHETIC_VERBS
 from rmlr.modeling.cross_modal_learning.alignment import AlignmentBranch, CrossModalLearning
 from rmlr.modeling.cross_modal_learning.text_teacher import MINILM_PACKAGE, TeacherOutput
 from rmlr.modeling.entity_detection.entity_detections import EntityDetections
@@ -320,7 +321,8 @@ def oracle_targets(model, batch):
         x["instances"] = Instances(
             x["instances"].image_size, gt_boxes=Boxes(boxes[keep]), gt_classes=labels[keep]
         )
-        x["interactions"] = torch.tensor([[0, 2, 1], [0, 2, 3], [1, 3, 0]])
+        hold, look_at, carry = (SYNTHETIC_VERBS.index(v) for v in ("hold", "look_at", "carry"))
+        x["interactions"] = torch.tensor([[0, 2, hold], [0, 2, look_at], [1, 3, carry]])
         x["hoi_text"] = {
             "sentences": ["person hold cup", "person look at cup", "person carry cup"],
             "interaction_to_sentence": torch.tensor([0, 1, 2]),

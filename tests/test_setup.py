@@ -112,7 +112,7 @@ def test_lazyconfig_round_trip(tmp_path):
     cfg = LazyConfig.load(path)
     LazyConfig.save(cfg, str(tmp_path / "cfg.yaml"))
     again = LazyConfig.load(str(tmp_path / "cfg.yaml"))
-    assert again.model.num_verbs == cfg.model.num_verbs == 7
+    assert again.model.num_verbs == cfg.model.num_verbs == 8
     assert again.train.grad_accum_steps == 1
     irm = instantiate(again.model.irm)
     assert sum(p.numel() for p in irm.parameters()) > 0

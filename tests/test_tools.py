@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from detectron2.config import LazyConfig, instantiate
-from detectron2.data import DatasetCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from script_loader import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,8 +55,6 @@ class FixedPredictor:
     """Stands in for HOIPredictor: two triplets at known places (to check what is drawn)."""
 
     def __init__(self, cfg, *, checkpoint=None, device="auto"):
-        from detectron2.data import MetadataCatalog
-
         self.metadata = MetadataCatalog.get("synthetic_hoi_test")
 
     def __call__(self, image_rgb):
@@ -79,7 +77,8 @@ def test_demo_draws_pairs_and_writes_detections(sample_image, tmp_path, monkeypa
     args = ["--config-file", TINY, "--input", sample_image, "--output", str(out)]
     results = demo.main(args + ["--score-thresh", "0.2"])
     rows = results[0]["hoi"]
-    assert [r["verb"] for r in rows] == [2]  # "kick" only: "look_at" is below the threshold
+    kick = MetadataCatalog.get("synthetic_hoi_test").verb_classes.index("kick")
+    assert [r["verb"] for r in rows] == [kick]  # "kick" only: "look_at" is below the threshold
     with open(out / "predictions.json") as f:
         assert json.load(f)[0]["hoi"] == rows
     name = os.path.splitext(os.path.basename(sample_image))[0] + ".png"
@@ -93,7 +92,8 @@ def test_demo_draws_pairs_and_writes_detections(sample_image, tmp_path, monkeypa
     assert not changed[130:140, 130:140].any()  # nothing drawn far from the pair
     # --verb keeps only that verb; --top-k caps the count.
     results = demo.main(args + ["--score-thresh", "0", "--verb", "look at"])
-    assert [r["verb"] for r in results[0]["hoi"]] == [3]
+    look_at = MetadataCatalog.get("synthetic_hoi_test").verb_classes.index("look_at")
+    assert [r["verb"] for r in results[0]["hoi"]] == [look_at]
     results = demo.main(args + ["--score-thresh", "0", "--top-k", "1"])
     assert [r["score"] for r in results[0]["hoi"]] == [pytest.approx(0.9)]
     # --scale draws on a larger canvas, boxes where the image's pixels went
@@ -203,6 +203,10 @@ def test_dataset_visualizer_draws_ground_truth(tmp_path, capsys):
     x1, y1, x2, _ = [int(v) for v in d["annotations"][s]["bbox"]]
     edge = np.abs(drawn[y1, x1:x2].astype(int) - original[y1, x1:x2]).sum(-1)
     assert (edge > 30).mean() > 0.5
+    # The person's keypoints are drawn (a dot on each, e.g. the hips, on the dark legs).
+    kp = np.asarray(d["annotations"][s]["keypoints"]).reshape(-1, 3)
+    for x, y, _ in kp[11:13]:
+        assert np.abs(drawn[int(y), int(x)].astype(int) - original[int(y), int(x)]).sum() > 30
     # --scale draws larger
     written = tool.main(base + ["--image-ids", str(d["image_id"]), "--scale", "3"])
     assert cv2.imread(str(tmp_path / written[0])).shape[0] == 3 * original.shape[0]

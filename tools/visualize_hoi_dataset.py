@@ -10,6 +10,7 @@ examples:
 Writes <output>/<image name>.png per image: human boxes (solid), object boxes (dashed), a line
 per pair and the verb and object of every GT interaction, labels never overlapping (numbered in a
 side panel when the image is busy), colours fixed per verb.
+Human keypoints are drawn when the dataset has them (the synthetic one).
 """
 
 import rmlr  # noqa: F401  isort: skip  (first: registers the datasets, quiets a torch warning)

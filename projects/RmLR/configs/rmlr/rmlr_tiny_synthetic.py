@@ -22,7 +22,7 @@ from ..common.train import train
 tiny_detr.criterion = None
 model.entity_detector.detector = tiny_detr
 model.entity_detector.checkpoint = "./output/detr_tiny_synthetic/model_final.pth"  # stage 1
-model.num_verbs = 7  # carry, hold, kick, look_at, no_interaction, ride, throw
+model.num_verbs = 8  # carry, hold, inspect, kick, look_at, no_interaction, ride, throw
 model.valid_verbs_per_object.dataset_name = "synthetic_hoi_train"
 
 # tiny DETR: C5 has 256 channels at stride 16 (DC5), decoder width 64

@@ -32,7 +32,9 @@ from .metadata import (
 )
 from .synthetic import (
     SYNTHETIC_HOI_CLASSES,
+    SYNTHETIC_KEYPOINT_METADATA,
     SYNTHETIC_OBJECTS,
+    SYNTHETIC_VERB_CUES,
     SYNTHETIC_VERBS,
     ensure_synthetic_hoi,
     generate_synthetic_hoi,
@@ -67,6 +69,8 @@ __all__ = [
     "SYNTHETIC_OBJECTS",
     "SYNTHETIC_VERBS",
     "SYNTHETIC_HOI_CLASSES",
+    "SYNTHETIC_VERB_CUES",
+    "SYNTHETIC_KEYPOINT_METADATA",
     "COCO_THING_CLASSES",
     "HICO_VERBS",
     "HICO_HOI_CLASSES",

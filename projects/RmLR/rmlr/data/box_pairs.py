@@ -118,9 +118,14 @@ class PairRecordBuilder:
         verb: int,
         *,
         subject_category: int = 0,
+        keypoints_h: Optional[Sequence[float]] = None,
         pair_name: str = "",
     ) -> bool:
-        """Add one GT pair; returns ``False`` when it was skipped for an empty box."""
+        """Add one GT pair; returns ``False`` when it was skipped for an empty box.
+
+        ``keypoints_h``: the human's keypoints (Detectron2's flat ``[x, y, v] * K``), stored as
+        the entity's ``keypoints``; every pair of the same human must give the same ones.
+        """
         subject = self.entity(box_h, subject_category)
         obj = self.entity(box_o, object_category)
         if subject is None or obj is None:
@@ -128,6 +133,13 @@ class PairRecordBuilder:
             bad = list(box_h) if subject is None else list(box_o)
             self.stats.note(f"{self.where} {pair_name}: box {bad}")
             return False
+        if keypoints_h is not None:
+            known = self.annotations[subject].setdefault("keypoints", list(keypoints_h))
+            if known != list(keypoints_h):
+                raise ValueError(
+                    f"{self.where} {pair_name}: keypoints differ from those of an earlier pair "
+                    f"of the same human box {self.annotations[subject]['bbox']}"
+                )
         triplet = (subject, obj, int(verb))
         if triplet in self._triplets:
             self.stats.duplicate_triplets += 1

@@ -10,7 +10,11 @@ Two public formats are read (detected from the file's content, not its name):
   ``verbs`` (117), ``correspondence`` (600 ``[hoi, object, verb]`` rows), optional ``rare`` /
   ``non_rare`` / ``empty``. The object order is COCO-80 (``person`` = 0) or HICO's alphabetical
   order (``person`` = 49): detected from ``objects`` and mapped to COCO-80; any other order is an
-  error.
+  error. Optional per image: ``keypoints_h``, one entry per pair like ``boxes_h``: the human's
+  keypoints as a flat ``[X, Y, v] * K`` (the same ``K`` in the whole file; pixel indices 1-based
+  like the boxes; ``v`` 0 absent, 1 occluded, 2 visible), returned as the human annotation's
+  ``keypoints`` in Detectron2's convention ``[X - 0.5, Y - 0.5, v]`` (the synthetic dataset writes
+  them; real HICO-DET files have none and load as before).
 * **PPDM/CDN-style** (``trainval_hico.json`` / ``test_hico.json`` with ``corre_hico.npy``, used by
   QPIC, CDN, GEN-VLKT, HOICLIP): a list of images with ``file_name``, ``annotations``
   (``bbox``, ``category_id`` = COCO-91 category id) and ``hoi_annotation`` (``subject_id``,
@@ -68,6 +72,7 @@ from .parsing import (
     check_image_size,
     finish_dicts,
     hico_box,
+    hico_keypoints,
     image_ids_from_names,
     read_json,
 )
@@ -83,6 +88,21 @@ logger = logging.getLogger(__name__)
 
 _UPT_KEYS = ("filenames", "size", "annotation", "objects", "verbs", "correspondence")
 _UPT_PAIR_KEYS = ("boxes_h", "boxes_o", "hoi", "object", "verb")
+
+
+def _num_keypoints(annotation, json_file: str) -> int:
+    """``K`` of the file's optional ``keypoints_h`` (from its first entry; 0 when it has none)."""
+    for i, ann in enumerate(annotation):
+        entries = ann.get("keypoints_h") if isinstance(ann, dict) else None
+        if entries and isinstance(entries, list):
+            first = entries[0]
+            if not isinstance(first, list) or not first or len(first) % 3:
+                raise ValueError(
+                    f"{json_file}: image {i}, pair 0: keypoints_h must be a flat list "
+                    f"[x, y, v] * K, got {first!r}"
+                )
+            return len(first) // 3
+    return 0
 
 
 def _detect_format(data, json_file: str) -> str:
@@ -165,6 +185,7 @@ def _load_upt(data, json_file, image_root, verb_classes, hoi_classes, stats) -> 
     logger.info(f"{json_file}: UPT-style HICO-DET file, object order '{order}'")
     hoi_lookup = [tuple(h) for h in hoi_classes]
     image_ids = image_ids_from_names(file_names)
+    num_keypoints = _num_keypoints(annotation, json_file)
     dicts = []
     for i, (file_name, size, ann) in enumerate(zip(file_names, sizes, annotation)):
         where = f"{json_file}: image {i} ({file_name})"
@@ -172,6 +193,10 @@ def _load_upt(data, json_file, image_root, verb_classes, hoi_classes, stats) -> 
         if not isinstance(ann, dict) or any(k not in ann for k in _UPT_PAIR_KEYS):
             raise ValueError(f"{where}: annotation must be a dict with keys {list(_UPT_PAIR_KEYS)}")
         lengths = {k: len(ann[k]) for k in _UPT_PAIR_KEYS}
+        if "keypoints_h" in ann:
+            if not isinstance(ann["keypoints_h"], list):
+                raise ValueError(f"{where}: keypoints_h must be a list (one entry per pair)")
+            lengths["keypoints_h"] = len(ann["keypoints_h"])
         if len(set(lengths.values())) != 1:
             raise ValueError(f"{where}: pair lists of different lengths {lengths}")
         builder = PairRecordBuilder(width=width, height=height, stats=stats, where=where)
@@ -185,11 +210,17 @@ def _load_upt(data, json_file, image_root, verb_classes, hoi_classes, stats) -> 
                     f"{pair}: HOI {hoi} is {hoi_lookup[hoi]} (object, verb) in the correspondence "
                     f"table but the pair has object {obj}, verb {verb}"
                 )
+            keypoints = None
+            if "keypoints_h" in ann:
+                keypoints = hico_keypoints(
+                    ann["keypoints_h"][k], num_keypoints, "keypoints_h", pair
+                )
             builder.add_pair(
                 hico_box(ann["boxes_h"][k], "boxes_h", pair),
                 hico_box(ann["boxes_o"][k], "boxes_o", pair),
                 obj,
                 verb,
+                keypoints_h=keypoints,
                 pair_name=f"pair {k}",
             )
         dicts.append(

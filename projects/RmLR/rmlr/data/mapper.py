@@ -13,8 +13,15 @@ Per image the mapper
 3. clips the boxes to the augmented image and drops entities left with no area (cropped away,
    as DETR's crop does), re-indexes the interactions and drops those whose human or object was
    dropped (and ``agent_only`` entries likewise);
-4. returns the uint8 image tensor, GT ``Instances`` (``gt_boxes``, ``gt_classes``), the
-   ``(M, 3)`` interactions and, in training, the annotation text (:mod:`.annotation_text`).
+4. returns the uint8 image tensor, GT ``Instances`` (``gt_boxes``, ``gt_classes``, and
+   ``gt_keypoints`` when the annotations have ``keypoints``), the ``(M, 3)`` interactions and, in
+   training, the annotation text (:mod:`.annotation_text`).
+
+Keypoints (optional, Detectron2's ``[x, y, v] * K`` per annotation; entities without them get
+``v = 0``) move with the transforms as in Detectron2's ``DatasetMapper``
+(``transform_keypoint_annotations``): points leaving the image become ``v = 0``, and a horizontal
+flip swaps left and right with ``keypoint_hflip_indices`` (from the dataset's ``keypoint_names`` /
+``keypoint_flip_map`` in :meth:`HOIDatasetMapper.for_dataset`).
 
 An image whose pairs were all cropped away is returned with ``interactions`` of shape ``(0, 3)``,
 the surviving entities and empty ``hoi_text`` (no sentence): nothing crashes, and UPT-style
@@ -34,7 +41,7 @@ import torch
 from detectron2.data import MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
-from detectron2.structures import Boxes, BoxMode, Instances
+from detectron2.structures import Boxes, BoxMode, Instances, Keypoints
 from fvcore.transforms.transform import Transform
 
 from .annotation_text import build_hoi_text
@@ -78,6 +85,8 @@ class HOIDatasetMapper:
         with_hoi_text: produce ``hoi_text`` (default: ``is_train``).
         deduplicate_text: one sub-sentence per distinct triplet category (default) or one per
             interaction (see :mod:`rmlr.data.annotation_text`).
+        keypoint_hflip_indices: for datasets with keypoints, the index of each keypoint's mirror
+            image (Detectron2's ``create_keypoint_hflip_indices``); needed to flip them.
     """
 
     def __init__(
@@ -90,6 +99,7 @@ class HOIDatasetMapper:
         verb_classes: Sequence[str] = (),
         with_hoi_text: Optional[bool] = None,
         deduplicate_text: bool = True,
+        keypoint_hflip_indices: Optional[Sequence[int]] = None,
     ):
         self.is_train = is_train
         self.augmentations = T.AugmentationList(list(augmentations))
@@ -98,6 +108,9 @@ class HOIDatasetMapper:
         self.verb_classes = list(verb_classes)
         self.with_hoi_text = is_train if with_hoi_text is None else with_hoi_text
         self.deduplicate_text = deduplicate_text
+        self.keypoint_hflip_indices = (
+            None if keypoint_hflip_indices is None else np.asarray(keypoint_hflip_indices)
+        )
         if self.with_hoi_text and not (self.thing_classes and self.verb_classes):
             raise ValueError("HOIDatasetMapper: hoi_text needs thing_classes and verb_classes")
         mode = "training" if is_train else "inference"
@@ -121,7 +134,9 @@ class HOIDatasetMapper:
             is_train: training mode.
             augmentations: default UPT's (:func:`rmlr.data.build_upt_augmentation`).
             image_format: image channel order.
-            kwargs: other constructor arguments (``with_hoi_text``, ``deduplicate_text``).
+            kwargs: other constructor arguments (``with_hoi_text``, ``deduplicate_text``;
+                ``keypoint_hflip_indices`` defaults to the datasets' when they have
+                ``keypoint_names``).
         """
         names = [dataset_name] if isinstance(dataset_name, str) else list(dataset_name)
         metas = [MetadataCatalog.get(n) for n in names]
@@ -130,6 +145,8 @@ class HOIDatasetMapper:
                 raise ValueError(f"datasets {names} have different verb classes")
         if augmentations is None:
             augmentations = build_upt_augmentation(is_train=is_train, image_format=image_format)
+        if all(meta.get("keypoint_names", None) for meta in metas):
+            kwargs.setdefault("keypoint_hflip_indices", utils.create_keypoint_hflip_indices(names))
         return cls(
             is_train=is_train,
             augmentations=augmentations,
@@ -152,7 +169,7 @@ class HOIDatasetMapper:
         classes = np.array([a["category_id"] for a in annotations], dtype=np.int64)
 
         aug_input = T.AugInput(image, boxes=boxes)
-        self.augmentations(aug_input)
+        transforms = self.augmentations(aug_input)
         image, boxes = aug_input.image, aug_input.boxes
         height, width = image.shape[:2]
 
@@ -173,6 +190,9 @@ class HOIDatasetMapper:
         instances = Instances((height, width))
         instances.gt_boxes = Boxes(torch.as_tensor(boxes[keep], dtype=torch.float32))
         instances.gt_classes = torch.as_tensor(classes[keep], dtype=torch.int64)
+        if any("keypoints" in a for a in annotations):
+            keypoints = self._keypoints(annotations, transforms, (height, width), dataset_dict)
+            instances.gt_keypoints = Keypoints(torch.as_tensor(keypoints[keep]))
 
         dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
         dataset_dict["instances"] = instances
@@ -186,6 +206,29 @@ class HOIDatasetMapper:
         if self.with_hoi_text:
             dataset_dict["hoi_text"] = self._hoi_text(interactions, classes[keep])
         return dataset_dict
+
+    def _keypoints(self, annotations, transforms, image_size, record: Dict) -> np.ndarray:
+        """``(E, K, 3)`` float32 keypoints in the augmented image (``v = 0`` where absent)."""
+        num = next(len(a["keypoints"]) for a in annotations if "keypoints" in a) // 3
+        out = np.zeros((len(annotations), num, 3), dtype=np.float32)
+        for i, a in enumerate(annotations):
+            if "keypoints" not in a:
+                continue
+            if len(a["keypoints"]) != 3 * num:
+                raise ValueError(
+                    f"{record['file_name']}: annotation {i} has {len(a['keypoints'])} keypoint "
+                    f"values, annotation 0 with keypoints has {3 * num}"
+                )
+            try:
+                out[i] = utils.transform_keypoint_annotations(
+                    a["keypoints"], transforms, image_size, self.keypoint_hflip_indices
+                )
+            except ValueError as e:  # flipped without (or with wrong) flip indices
+                raise ValueError(
+                    f"{record['file_name']}: annotation {i}: {e} (the dataset's metadata needs "
+                    "keypoint_names and keypoint_flip_map)"
+                ) from e
+        return out
 
     def _hoi_text(self, interactions: np.ndarray, classes: np.ndarray) -> Dict:
         sentences, mapping = build_hoi_text(

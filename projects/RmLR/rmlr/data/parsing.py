@@ -5,6 +5,7 @@
 
 import json
 import logging
+import math
 import os
 import re
 from typing import Dict, List, Sequence, Tuple
@@ -16,6 +17,7 @@ __all__ = [
     "check_box",
     "check_image_size",
     "hico_box",
+    "hico_keypoints",
     "image_ids_from_names",
     "finish_dicts",
 ]
@@ -83,6 +85,28 @@ def hico_box(value, what: str, where: str) -> List[float]:
     ``[X1 - 1, Y1 - 1, X2, Y2]``."""
     x1, y1, x2, y2 = check_box(value, what, where)
     return [x1 - 1.0, y1 - 1.0, x2, y2]
+
+
+def hico_keypoints(value, num_keypoints: int, what: str, where: str) -> List[float]:
+    """Flat ``[X, Y, v] * num_keypoints`` with 1-based pixel indices (the convention of the boxes)
+    -> Detectron2's continuous ``[X - 0.5, Y - 0.5, v]``; ``v`` is 0 (absent: becomes
+    ``[0, 0, 0]``), 1 (occluded) or 2 (visible). Else ``ValueError``."""
+    if not (
+        isinstance(value, (list, tuple))
+        and len(value) == 3 * num_keypoints
+        and all(_is_number(v) and math.isfinite(v) for v in value)
+    ):
+        raise ValueError(
+            f"{where}: {what} must be {3 * num_keypoints} finite numbers [x, y, v] * "
+            f"{num_keypoints}, got {value!r}"
+        )
+    out: List[float] = []
+    for k in range(num_keypoints):
+        x, y, v = value[3 * k : 3 * k + 3]
+        if v not in (0, 1, 2):
+            raise ValueError(f"{where}: {what} keypoint {k} has visibility {v!r}, not 0, 1 or 2")
+        out += [float(x) - 0.5, float(y) - 0.5, float(v)] if v else [0.0, 0.0, 0.0]
+    return out
 
 
 def image_ids_from_names(file_names: Sequence[str]) -> List[int]:

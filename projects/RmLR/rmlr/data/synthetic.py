@@ -8,10 +8,13 @@ depends only on the seed, the split and its index) and writes, under ``root``
 
 * ``images/{train,test}/synthetic_<split>_<index>.png`` (144-176 x 128-144 pixels);
 * ``instances_{train,test}.json`` in the UPT-style HICO-DET format (``filenames``, ``size``,
-  ``annotation`` with 1-based inclusive boxes, ``objects`` = the 80 COCO names in COCO-80 order,
-  ``verbs``, ``correspondence``, ``empty``, ``rare`` / ``non_rare``), read by the HICO-DET loader.
+  ``annotation`` with 1-based inclusive boxes and the humans' keypoints ``keypoints_h``,
+  ``objects`` = the 80 COCO names in COCO-80 order, ``verbs``, ``correspondence``, ``empty``,
+  ``rare`` / ``non_rare``), read by the HICO-DET loader.
 
-Default size: 400 training and 100 test images (about 2 s on one core).
+Default size: 400 training and 100 test images (a few seconds on one core). Version 2 of the
+generator (version 1: seven verbs with thin limb cues, no keypoints); a folder written by another
+version is regenerated.
 
 Contents (and why):
 
@@ -23,23 +26,34 @@ Contents (and why):
 * **Several humans and objects per image**: 1-3 "units" of a person next to an object (object left
   or right, 2-9 px apart, vertically within the person's extent), sometimes a bystander person
   without an object of their own; a few images without any entity (listed in ``empty``).
-* **Verbs with real names**: ``carry``, ``hold``, ``kick``, ``look_at``, ``ride``, ``throw`` and
-  ``no_interaction``; 21 HOI classes (valid verbs per object as in HICO-DET, e.g. only a ball is
-  kicked or thrown, only a bicycle is ridden).
+* **Verbs whose names carry visual meaning**: ``carry``, ``hold``, ``inspect``, ``kick``,
+  ``look_at``, ``ride``, ``throw`` and ``no_interaction`` (27 HOI classes; valid verbs per object
+  as in HICO-DET, e.g. only a ball is kicked or thrown, only a bicycle is ridden). Each verb is a
+  composition of visual cues (:data:`SYNTHETIC_VERB_CUES`, drawn by :mod:`.synthetic_drawing`)
+  shared the way the language teacher relates the names: ``hold`` / ``carry`` / ``throw`` stretch
+  the arm facing the object (at shoulder / hip / overhead height), ``hold`` / ``carry`` put a hand
+  on it, ``throw`` / ``kick`` launch it (motion streaks), ``look_at`` / ``inspect`` gaze at it,
+  ``inspect`` = the cues of ``hold`` + ``look_at``, ``ride`` = seated legs + the cues of
+  ``hold``. ``datasets/README.md`` gives the teacher's similarity matrix and how the two agree
+  (``datasets/synthetic_verb_semantics.py``).
+* **Labels follow the pixels**: a pair is annotated with every valid verb whose cues it shows, once
+  per verb as HICO-DET does (an ``inspect`` pair is also ``hold`` and ``look_at``), so several
+  verbs per pair occur (``ride`` + ``hold``, ``kick`` + ``look_at``, ``carry`` + ``look_at``, ...);
+  **persons interacting with nothing** stand neutral and are annotated with ``no_interaction`` (a
+  unit's person, or a bystander paired with the nearest object), so every drawn entity is in at
+  least one pair and is a GT box.
 * **Verbs visible only in the pixels of the pair**: a unit's layout (box sizes, side, gap, vertical
   offset) is drawn *before* and independently of its verbs, so boxes and classes cannot tell the
-  verbs of an object class apart. The verb is drawn inside the two boxes: the person's arm
-  (``hold``: horizontal towards the object; ``carry``: lowered towards it; ``throw``: raised
-  towards it), leg (``kick``: stretched towards it; ``ride``: bent, seated), gaze (``look_at``: a
-  yellow cone from the head towards the object), and contact marks on the object (a hand for
-  ``hold`` / ``carry``, a foot mark for ``kick``, motion streaks for ``throw``). A person with
-  ``no_interaction`` stands neutral.
-* **Several verbs per pair** (one limb each: ``hold`` + ``look_at``, ``ride`` + ``hold``,
-  ``kick`` + ``look_at``, ...), listed once per verb as HICO-DET does; **persons interacting with
-  nothing** are annotated with ``no_interaction`` (a unit's person, or a bystander paired with the
-  nearest object), so every drawn entity is in at least one pair and is a GT box.
-* **Rare classes**: ``book carry`` and ``bicycle carry`` appear in only 6 training images each
-  (fewer than 10 instances = rare, as HICO-DET defines it), so Full / Rare / Non-rare all exist.
+  verbs of an object class apart; the cues are drawn inside the two boxes, thick enough to survive
+  the tiny DETR's stride-16 map.
+* **Rare classes with frequent relatives**: ``book carry``, ``bicycle carry`` and ``kite
+  inspect`` appear in only 6 training images each (fewer than 10 instances = rare, as HICO-DET
+  defines it), while their cues are frequent in other classes (``cup carry``, ``book hold``,
+  ``kite look_at``, ``cup inspect``, ...), so Full / Rare / Non-rare all exist and language has
+  something to transfer.
+* **Exact keypoints**: every person is a stick figure facing the viewer whose 17 COCO keypoints
+  are known (``keypoints`` of the person annotations in Detectron2's format, metadata
+  :data:`SYNTHETIC_KEYPOINT_METADATA`); they move with the verbs exactly as the pixels do.
 
 Registration (:func:`register_synthetic_hoi`, done by ``import rmlr``) never touches the disk; the
 files are generated on first ``DatasetCatalog.get`` (or first access to ``rare_hoi_ids``), by
@@ -59,14 +73,29 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from detectron2.data import MetadataCatalog
+from detectron2.data.datasets.builtin_meta import (
+    COCO_PERSON_KEYPOINT_FLIP_MAP,
+    KEYPOINT_CONNECTION_RULES,
+)
 
 from .hico_det import register_hico_det
 from .metadata import COCO_THING_CLASSES, rare_split
 from .synthetic_drawing import (
+    ARM,
+    ARM_LOWER,
+    ARM_RAISE,
+    ARM_REACH,
     BICYCLE,
     BOOK,
+    COCO_KEYPOINT_NAMES,
     CUP,
+    GAZE,
+    HAND,
     KITE,
+    LAUNCH,
+    LEG_OUT,
+    SEATED,
     SPORTS_BALL,
     draw_object,
     draw_object_cues,
@@ -78,6 +107,8 @@ __all__ = [
     "SYNTHETIC_OBJECTS",
     "SYNTHETIC_VERBS",
     "SYNTHETIC_HOI_CLASSES",
+    "SYNTHETIC_VERB_CUES",
+    "SYNTHETIC_KEYPOINT_METADATA",
     "default_synthetic_root",
     "generate_synthetic_hoi",
     "ensure_synthetic_hoi",
@@ -86,13 +117,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_VERSION = 1
+_VERSION = 2
 #: COCO-80 ids of the synthetic object categories.
 SYNTHETIC_OBJECTS: Tuple[int, ...] = (BICYCLE, SPORTS_BALL, KITE, CUP, BOOK)
 #: Verb classes (HICO-style names; index = verb id).
 SYNTHETIC_VERBS: Tuple[str, ...] = (
     "carry",
     "hold",
+    "inspect",
     "kick",
     "look_at",
     "no_interaction",
@@ -101,33 +133,58 @@ SYNTHETIC_VERBS: Tuple[str, ...] = (
 )
 _V = {name: i for i, name in enumerate(SYNTHETIC_VERBS)}
 
-# Verb sets a person can show towards each object (at most one verb per limb: arm, leg, gaze).
+#: The visual cues (:mod:`.synthetic_drawing`) each verb shows; a pair shows the union of its
+#: verbs' cues, and is annotated with every valid verb whose cues it shows (``inspect`` = the cues
+#: of ``hold`` and ``look_at``, ``ride`` = seated legs and the cues of ``hold``).
+SYNTHETIC_VERB_CUES: Dict[str, Tuple[str, ...]] = {
+    "carry": (ARM, ARM_LOWER, HAND),
+    "hold": (ARM, ARM_REACH, HAND),
+    "inspect": (GAZE, ARM, ARM_REACH, HAND),
+    "kick": (LEG_OUT, LAUNCH),
+    "look_at": (GAZE,),
+    "no_interaction": (),
+    "ride": (SEATED, ARM, ARM_REACH, HAND),
+    "throw": (ARM, ARM_RAISE, LAUNCH),
+}
+
+# Verb sets a person can show towards each object (at most one pose per limb: arm, leg, gaze).
 _VERB_SETS: Dict[int, Tuple[Tuple[str, ...], ...]] = {
     BICYCLE: (
-        ("ride",),
         ("ride", "hold"),
-        ("ride", "look_at"),
         ("hold",),
         ("look_at",),
-        ("hold", "look_at"),
+        ("inspect", "hold", "look_at"),
         ("carry",),
         ("carry", "look_at"),
     ),
     SPORTS_BALL: (
         ("hold",),
+        ("carry",),
         ("throw",),
         ("kick",),
         ("look_at",),
-        ("hold", "look_at"),
+        ("inspect", "hold", "look_at"),
         ("throw", "look_at"),
         ("kick", "look_at"),
     ),
-    KITE: (("hold",), ("look_at",), ("hold", "look_at")),
-    CUP: (("hold",), ("carry",), ("look_at",), ("hold", "look_at"), ("carry", "look_at")),
-    BOOK: (("hold",), ("look_at",), ("hold", "look_at"), ("carry",), ("carry", "look_at")),
+    KITE: (
+        ("hold",),
+        ("look_at",),
+        ("inspect", "hold", "look_at"),
+        ("carry",),
+        ("carry", "look_at"),
+    ),
+    CUP: (
+        ("hold",),
+        ("carry",),
+        ("look_at",),
+        ("inspect", "hold", "look_at"),
+        ("carry", "look_at"),
+    ),
+    BOOK: (("hold",), ("look_at",), ("carry",), ("carry", "look_at")),
 }
 # (object, verb) classes kept rare: drawn only in the designated images below.
-_RARE = ((BOOK, "carry"), (BICYCLE, "carry"))
+_RARE = ((BOOK, "carry"), (BICYCLE, "carry"), (KITE, "inspect"))
 _RARE_EVERY = {"train": 70, "test": 35}  # one image in this many shows each rare class
 
 #: HOI classes ``(object_id, verb_id)``: per object (COCO-80 order) its verbs alphabetically,
@@ -137,6 +194,14 @@ SYNTHETIC_HOI_CLASSES: Tuple[Tuple[int, int], ...] = tuple(
     for obj in sorted(SYNTHETIC_OBJECTS)
     for verb in sorted({v for s in _VERB_SETS[obj] for v in s}) + ["no_interaction"]
 )
+
+#: Keypoint metadata of the synthetic datasets (Detectron2's COCO person keypoints: names, flip
+#: map for horizontal flips, connection rules for the ``Visualizer``).
+SYNTHETIC_KEYPOINT_METADATA: Dict[str, list] = {
+    "keypoint_names": list(COCO_KEYPOINT_NAMES),
+    "keypoint_flip_map": list(COCO_PERSON_KEYPOINT_FLIP_MAP),
+    "keypoint_connection_rules": list(KEYPOINT_CONNECTION_RULES),
+}
 
 _SPLIT_CODE = {"train": 0, "test": 1}
 _WIDTHS, _HEIGHTS = (144, 160, 176), (128, 144)
@@ -184,8 +249,20 @@ def _place(rng, w: int, h: int, width: int, height: int, rects, tries: int = 30)
     return None
 
 
+def _cues(verbs: Sequence[str]) -> Tuple[str, ...]:
+    """The visual cues of a verb set (the union of its verbs' cues, in a fixed order)."""
+    return tuple(sorted({c for v in verbs for c in SYNTHETIC_VERB_CUES[v]}))
+
+
+def _person_box_and_keypoints(body, keypoints, x: int, y: int):
+    """Box (0-based inclusive) and image-frame keypoint pixels of a person drawn at ``(x, y)``."""
+    bx1, by1, bx2, by2 = pixel_extent(body)
+    return (x + bx1, y + by1, x + bx2, y + by2), keypoints + np.array([x, y])
+
+
 def _render_image(seed: int, split: str, index: int, rare_slot: Optional[Tuple[int, str]]):
-    """One image and its GT pairs ``(human box, object box, object, verb)`` (0-based inclusive)."""
+    """One image and its GT pairs ``(human box, object box, object, verb, human keypoints)``
+    (boxes 0-based inclusive, keypoints ``(17, 2)`` pixel indices)."""
     rng = np.random.default_rng([seed, _SPLIT_CODE[split], index])
     width, height = int(rng.choice(_WIDTHS)), int(rng.choice(_HEIGHTS))
     image = np.empty((height, width, 3), np.float32)
@@ -198,7 +275,6 @@ def _render_image(seed: int, split: str, index: int, rare_slot: Optional[Tuple[i
     rects: List[Tuple[int, int, int, int]] = []
     pairs = []
     objects = []  # (box, category)
-    rare_objects = {obj for obj, _ in _RARE}
     for unit in range(int(rng.integers(1, 4))):
         category = int(rng.choice(SYNTHETIC_OBJECTS))
         if unit == 0 and rare_slot is not None:
@@ -212,12 +288,11 @@ def _render_image(seed: int, split: str, index: int, rare_slot: Optional[Tuple[i
         corner = _place(rng, uw, hh, width, height, rects)
         # Verbs are drawn after the layout, independently of it.
         if unit == 0 and rare_slot is not None:
-            verbs: Tuple[str, ...] = (rare_slot[1],)
+            choices = [s for s in _VERB_SETS[category] if rare_slot[1] in s]
+            verbs: Tuple[str, ...] = choices[int(rng.integers(len(choices)))]
         elif rng.random() < 0.75:
             choices = [
-                s
-                for s in _VERB_SETS[category]
-                if not (category in rare_objects and any((category, v) in _RARE for v in s))
+                s for s in _VERB_SETS[category] if not any((category, v) in _RARE for v in s)
             ]
             verbs = choices[int(rng.integers(len(choices)))]
         else:
@@ -227,35 +302,33 @@ def _render_image(seed: int, split: str, index: int, rare_slot: Optional[Tuple[i
         x, y = corner
         hx = x if side > 0 else x + ow + gap
         ox = x + hw + gap if side > 0 else x
-        person, body = draw_person(rng, hw, hh, verbs, side)
+        person, body, keypoints = draw_person(rng, hw, hh, _cues(verbs), side)
         thing = draw_object(rng, category, ow, oh)
         shape = thing.any(axis=2)
-        draw_object_cues(thing, verbs, side)
+        draw_object_cues(thing, _cues(verbs), side)
         for canvas, mask, (px, py) in (
             (person, person.any(axis=2), (hx, y)),
             (thing, thing.any(axis=2), (ox, y + oy)),
         ):
             region = image[py : py + canvas.shape[0], px : px + canvas.shape[1]]
             region[mask] = canvas[mask]
-        bx1, by1, bx2, by2 = pixel_extent(body)
-        box_h = (hx + bx1, y + by1, hx + bx2, y + by2)
+        box_h, keypoints = _person_box_and_keypoints(body, keypoints, hx, y)
         sx1, sy1, sx2, sy2 = pixel_extent(shape)
         box_o = (ox + sx1, y + oy + sy1, ox + sx2, y + oy + sy2)
         rects.append((x, y, x + uw - 1, y + hh - 1))
         objects.append((box_o, category))
         for verb in verbs:
-            pairs.append((box_h, box_o, category, verb))
+            pairs.append((box_h, box_o, category, verb, keypoints))
 
     if objects and rng.random() < 0.3:  # a bystander: no object of their own
         hw, hh = int(rng.integers(20, 29)), int(rng.integers(44, 59))
         corner = _place(rng, hw, hh, width, height, rects)
         if corner is not None:
             x, y = corner
-            person, body = draw_person(rng, hw, hh, ("no_interaction",), 1)
+            person, body, keypoints = draw_person(rng, hw, hh, (), 1)
             region = image[y : y + hh, x : x + hw]
             region[person.any(axis=2)] = person[person.any(axis=2)]
-            bx1, by1, bx2, by2 = pixel_extent(body)
-            box_h = (x + bx1, y + by1, x + bx2, y + by2)
+            box_h, keypoints = _person_box_and_keypoints(body, keypoints, x, y)
             centre = np.array([x + hw / 2, y + hh / 2])
             nearest = min(
                 objects,
@@ -263,7 +336,7 @@ def _render_image(seed: int, split: str, index: int, rare_slot: Optional[Tuple[i
                     np.array([o[0][0] + o[0][2], o[0][1] + o[0][3]]) / 2 - centre
                 ),
             )
-            pairs.append((box_h, nearest[0], nearest[1], "no_interaction"))
+            pairs.append((box_h, nearest[0], nearest[1], "no_interaction", keypoints))
     return image, pairs
 
 
@@ -295,10 +368,12 @@ def _write_split(
         cv2.imwrite(os.path.join(folder, name), image[:, :, ::-1])
         file_names.append(name)
         sizes.append([image.shape[1], image.shape[0]])
-        ann = {"boxes_h": [], "boxes_o": [], "hoi": [], "object": [], "verb": []}
-        for box_h, box_o, category, verb in pairs:
+        ann = {"boxes_h": [], "boxes_o": [], "hoi": [], "object": [], "verb": [], "keypoints_h": []}
+        for box_h, box_o, category, verb, keypoints in pairs:
             ann["boxes_h"].append([v + 1 for v in box_h])  # 1-based inclusive, as HICO-DET
             ann["boxes_o"].append([v + 1 for v in box_o])
+            # 1-based pixel indices as the boxes, all visible: [x, y, 2] * 17
+            ann["keypoints_h"].append([int(c) for x, y in keypoints + 1 for c in (x, y, 2)])
             ann["hoi"].append(hoi_index[(category, verb)])
             ann["object"].append(category)
             ann["verb"].append(_V[verb])
@@ -442,6 +517,7 @@ def register_synthetic_hoi(
             hoi_classes=SYNTHETIC_HOI_CLASSES,
             prepare=prepare,
         )
+        MetadataCatalog.get(name).set(**SYNTHETIC_KEYPOINT_METADATA)
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -6,13 +6,34 @@ pose-independent part of the drawing (head at the top, torso, a pedestal across 
 the bottom), an object's on its shape before the interaction marks: boxes never depend on verbs,
 while the verbs change pixels inside the boxes.
 
-``side`` is where the partner is: +1 when the object is right of the person, -1 when left.
+Interactions are drawn as **visual cues** (the primitives below); :mod:`rmlr.data.synthetic` maps
+each verb to the cues it shows, so verbs with related names share cues. Cues are drawn thick
+(limbs 3 px, marks 5-7 px) so that they survive a stride-16 feature map of the ~1.2x resized
+images. ``side`` is where the partner is: +1 when the object is right of the person, -1 when left.
+
+* ``ARM``: the arm facing the object stretched out (thick) to the box edge, at the height given by
+  exactly one of ``ARM_REACH`` (shoulder height), ``ARM_LOWER`` (hip height), ``ARM_RAISE`` (the
+  top corner);
+* ``HAND``: a skin-coloured hand on the object, gripping its near edge (with ``ARM_REACH``) or
+  under its bottom (with ``ARM_LOWER``);
+* ``GAZE``: a yellow gaze cone from the eye to the box edge, and a yellow spot on the object;
+* ``LEG_OUT``: the leg facing the object stretched out to the box edge, a dark foot mark on the
+  object's near lower corner;
+* ``SEATED``: both legs bent as if seated;
+* ``LAUNCH``: white motion streaks on the object's far side (it flies away).
+
+People are stick figures facing the viewer (their left is the image's right), with the 17 COCO
+keypoints known exactly (:data:`COCO_KEYPOINT_NAMES` order): nose, eyes and ears on the head disc,
+shoulders / elbows / wrists at the ends and middle of the drawn arm segments, hips / knees /
+ankles on the drawn legs. Every keypoint lies on the drawing (wrists and ankles on the limb
+strokes), so poses differ between verbs exactly as the pixels do.
 """
 
-from typing import Sequence, Tuple
+from typing import Collection, Sequence, Tuple
 
 import cv2
 import numpy as np
+from detectron2.data.datasets.builtin_meta import COCO_PERSON_KEYPOINT_NAMES
 
 __all__ = [
     "BICYCLE",
@@ -20,6 +41,18 @@ __all__ = [
     "KITE",
     "CUP",
     "BOOK",
+    "ARM",
+    "ARM_REACH",
+    "ARM_LOWER",
+    "ARM_RAISE",
+    "HAND",
+    "GAZE",
+    "LEG_OUT",
+    "SEATED",
+    "LAUNCH",
+    "CUES",
+    "COCO_KEYPOINT_NAMES",
+    "LIMB_COLOUR",
     "draw_object",
     "draw_object_cues",
     "draw_person",
@@ -29,17 +62,42 @@ __all__ = [
 # COCO-80 ids of the drawable object categories.
 BICYCLE, SPORTS_BALL, KITE, CUP, BOOK = 1, 32, 33, 41, 73
 
+# Visual cues (module docstring).
+ARM, ARM_REACH, ARM_LOWER, ARM_RAISE = "arm", "arm_reach", "arm_lower", "arm_raise"
+HAND, GAZE, LEG_OUT, SEATED, LAUNCH = "hand", "gaze", "leg_out", "seated", "launch"
+CUES: Tuple[str, ...] = (ARM, ARM_REACH, ARM_LOWER, ARM_RAISE, HAND, GAZE, LEG_OUT, SEATED, LAUNCH)
+_ARM_POSES = (ARM_REACH, ARM_LOWER, ARM_RAISE)
+
+#: The COCO-17 person keypoints, in COCO order (left = the person's left).
+COCO_KEYPOINT_NAMES: Tuple[str, ...] = tuple(COCO_PERSON_KEYPOINT_NAMES)
+_K = {name: i for i, name in enumerate(COCO_KEYPOINT_NAMES)}
+
 # RGB colours.
 _SKIN = (232, 182, 140)
-_LIMB = (60, 40, 40)
+LIMB_COLOUR = (60, 40, 40)
 _PEDESTAL = (70, 70, 70)
 _TORSO = (40, 80, 200)
 _GAZE = (250, 215, 40)
 _DARK = (25, 25, 25)
+_STREAK = (255, 255, 255)
+_LIMB_WIDTH, _CUE_LIMB_WIDTH = 2, 4  # limbs at rest / limbs showing a cue
 
 
 def _jitter(rng: np.random.Generator, colour: Sequence[int], amount: int = 12) -> Tuple[int, ...]:
     return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in colour)
+
+
+def _check_cues(cues: Collection[str]) -> None:
+    unknown = set(cues) - set(CUES)
+    if unknown:
+        raise ValueError(f"unknown visual cue(s) {sorted(unknown)}; known: {list(CUES)}")
+    if sum(c in cues for c in _ARM_POSES) != (ARM in cues) or (LEG_OUT in cues and SEATED in cues):
+        raise ValueError(
+            f"cues {sorted(cues)}: {ARM!r} needs exactly one of {list(_ARM_POSES)}, and a limb "
+            "has one pose"
+        )
+    if HAND in cues and not (ARM_REACH in cues or ARM_LOWER in cues):
+        raise ValueError(f"cue {HAND!r} needs {ARM_REACH!r} or {ARM_LOWER!r}, got {sorted(cues)}")
 
 
 def draw_object(rng: np.random.Generator, category: int, w: int, h: int) -> np.ndarray:
@@ -82,38 +140,62 @@ def draw_object(rng: np.random.Generator, category: int, w: int, h: int) -> np.n
     return canvas
 
 
-def draw_object_cues(canvas: np.ndarray, verbs: Sequence[str], side: int) -> None:
-    """Marks of the interaction on the object's canvas, in place: a hand (``hold``: middle,
-    ``carry``: low) or a foot mark (``kick``) on the edge facing the person, motion streaks on the
-    far edge (``throw``). ``side`` = +1 when the person stands left of the object."""
-    h, w = canvas.shape[:2]
-    near = 1 if side > 0 else w - 2  # the object's edge facing the person
-    far = w - 3 if side > 0 else 2
-    if "hold" in verbs:
-        cv2.circle(canvas, (near, h // 2), 2, _SKIN, -1)
-    if "carry" in verbs:
-        cv2.circle(canvas, (near, (3 * h) // 4), 2, _SKIN, -1)
-    if "kick" in verbs:
-        cv2.rectangle(canvas, (near - 1, h - 4), (near + 1, h - 1), _DARK, -1)
-    if "throw" in verbs:
-        for dy in (-3, 0, 3):
-            cv2.line(canvas, (far, h // 2 + dy), (far - 3 * side, h // 2 + dy), (255, 255, 255), 1)
+def draw_object_cues(canvas: np.ndarray, cues: Collection[str], side: int) -> None:
+    """Marks of the interaction on the object's canvas, in place and inside the extent of what
+    is already drawn there (the object's shape, so its box does not change): a hand gripping the
+    edge facing the person (``HAND`` + ``ARM_REACH``) or under the object (``HAND`` +
+    ``ARM_LOWER``), a gaze spot (``GAZE``), a foot mark on the near lower corner (``LEG_OUT``),
+    motion streaks on the far side (``LAUNCH``). ``side`` = +1 when the person stands left of the
+    object."""
+    _check_cues(cues)
+    x1, y1, x2, y2 = pixel_extent(canvas.any(axis=2))
+    view = canvas[y1 : y2 + 1, x1 : x2 + 1]  # cv2 draws into the view and clips to it
+    h, w = view.shape[:2]
+    near = 1 if side > 0 else w - 2  # the edge facing the person
+    inward = 1 if side > 0 else -1
+    far = w - 1 - near
+    if LAUNCH in cues:
+        length = max(4, w // 3)
+        for dy in (-4, 0, 4):
+            y = min(max(h // 2 + dy, 1), h - 2)
+            cv2.line(view, (far, y), (far - inward * length, y), _STREAK, 2)
+    if GAZE in cues:
+        cv2.circle(view, (w // 2, min(3, h // 2)), 2, _GAZE, -1)
+    if LEG_OUT in cues:
+        cv2.rectangle(view, (near - inward, h - 5), (near + 3 * inward, h - 1), _DARK, -1)
+    if HAND in cues:
+        centre = (near, h // 2) if ARM_REACH in cues else (w // 2, h - 2)
+        cv2.circle(view, centre, 3, _SKIN, -1)
+
+
+def _limb(canvas, keypoints, joints: Sequence[str], points, cue: bool) -> None:
+    """Draw a two-segment limb through ``points`` (thick when it shows a cue) and record the
+    points as the keypoints ``joints``."""
+    for name, point in zip(joints, points):
+        keypoints[_K[name]] = point
+    for a, b in zip(points[:-1], points[1:]):
+        cv2.line(canvas, a, b, LIMB_COLOUR, _CUE_LIMB_WIDTH if cue else _LIMB_WIDTH)
+
+
+def _midpoint(a: Tuple[int, int], b: Tuple[int, int]) -> Tuple[int, int]:
+    return ((a[0] + b[0]) // 2, (a[1] + b[1]) // 2)
 
 
 def draw_person(
-    rng: np.random.Generator, w: int, h: int, verbs: Sequence[str], side: int
-) -> Tuple[np.ndarray, np.ndarray]:
-    """A person in a ``w x h`` box showing ``verbs`` towards the side ``side``.
+    rng: np.random.Generator, w: int, h: int, cues: Collection[str], side: int
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A person in a ``w x h`` box showing ``cues`` towards the side ``side``.
 
-    Arm towards the object: ``hold`` horizontal, ``carry`` lowered, ``throw`` raised (else down
-    along the torso); legs: ``kick`` stretched towards the object, ``ride`` bent (seated), else
-    straight; ``look_at``: a yellow gaze cone from the head to the box edge.
+    The arm and leg on the object's side show the limb cues; the others hang / stand straight.
 
     Returns:
-        ``(canvas, body_mask)``: the drawing and the mask of its pose-independent part (head,
-        torso, pedestal), whose extent is the person's box.
+        ``(canvas, body_mask, keypoints)``: the drawing, the mask of its pose-independent part
+        (head, torso, pedestal) whose extent is the person's box, and the ``(17, 2)`` integer
+        pixel positions ``(x, y)`` of the COCO keypoints on the canvas (all visible).
     """
+    _check_cues(cues)
     canvas = np.zeros((h, w, 3), np.uint8)
+    keypoints = np.zeros((len(COCO_KEYPOINT_NAMES), 2), np.int64)
     cx, r = w // 2, max(3, int(round(w * 0.2)))
     neck, hip = 2 * r + 1, int(round(h * 0.6))
     half = max(2, int(round(w * 0.16)))
@@ -123,39 +205,46 @@ def draw_person(
     cv2.rectangle(canvas, (cx - half, neck), (cx + half, hip), _jitter(rng, _TORSO), -1)
     canvas[h - 3 :, :] = _PEDESTAL
     body = canvas.any(axis=2)
-    # Arms: the one facing the object shows the arm verb.
-    shoulder_y = neck + 2
-    for arm_side in (-1, 1):
-        shoulder = (cx + arm_side * half, shoulder_y)
-        hand = (cx + arm_side * (half + 2), hip)
-        if arm_side == side:
-            if "hold" in verbs:
-                hand = (edge, shoulder_y)
-            elif "carry" in verbs:
-                hand = (edge, hip)
-            elif "throw" in verbs:
-                hand = (edge, 1)
-        cv2.line(canvas, shoulder, hand, _LIMB, 2)
-        if hand[0] in (0, w - 1):
-            cv2.circle(canvas, hand, 2, _SKIN, -1)
-    # Legs.
-    foot_y = h - 4
-    for leg_side in (-1, 1):
-        hip_point = (cx + leg_side * (half // 2), hip)
-        if "ride" in verbs:
-            knee = (cx + leg_side * (half + 4), hip + 3)
-            cv2.line(canvas, hip_point, knee, _LIMB, 2)
-            cv2.line(canvas, knee, (knee[0], foot_y), _LIMB, 2)
-        elif "kick" in verbs and leg_side == side:
-            cv2.line(canvas, hip_point, (edge, foot_y - 6), _LIMB, 2)
-        else:
-            cv2.line(canvas, hip_point, (hip_point[0] + leg_side, foot_y), _LIMB, 2)
-    if "look_at" in verbs:
-        eye = (cx + side * (r // 2), r)
-        cone = np.array([eye, (edge, max(0, r - 3)), (edge, r + 3)], np.int32)
+    # Head keypoints (the person faces the viewer: their left is +x).
+    eye_dx, ear_dx = max(1, r // 2), r - 1
+    keypoints[_K["nose"]] = (cx, r + 1)
+    for name, sign in (("left", 1), ("right", -1)):
+        keypoints[_K[f"{name}_eye"]] = (cx + sign * eye_dx, r - 1)
+        keypoints[_K[f"{name}_ear"]] = (cx + sign * ear_dx, r)
+    if GAZE in cues:
+        eye = tuple(int(v) for v in keypoints[_K["left_eye" if side > 0 else "right_eye"]])
+        cone = np.array([eye, (edge, max(0, r - 5)), (edge, r + 5)], np.int32)
         cv2.fillPoly(canvas, [cone], _GAZE)
         cv2.circle(canvas, eye, 1, _DARK, -1)
-    return canvas, body
+    # Arms (drawn over the gaze cone, so wrists stay on the limb strokes).
+    shoulder_y = neck + 2
+    for limb_side in (-1, 1):
+        name = "left" if limb_side > 0 else "right"
+        shoulder = (cx + limb_side * half, shoulder_y)
+        wrist = (cx + limb_side * (half + 2), hip)  # at rest: down along the torso
+        pose = next((c for c in _ARM_POSES if c in cues), None) if limb_side == side else None
+        if pose is not None:
+            wrist = (edge, {ARM_REACH: shoulder_y, ARM_LOWER: hip, ARM_RAISE: 1}[pose])
+        joints = (f"{name}_shoulder", f"{name}_elbow", f"{name}_wrist")
+        _limb(canvas, keypoints, joints, (shoulder, _midpoint(shoulder, wrist), wrist), bool(pose))
+    # Legs (ankles on the row above the pedestal).
+    foot_y = h - 4
+    for limb_side in (-1, 1):
+        name = "left" if limb_side > 0 else "right"
+        hip_point = (cx + limb_side * (half // 2), hip)
+        ankle = (hip_point[0] + limb_side, foot_y)  # at rest: straight down
+        knee = _midpoint(hip_point, ankle)
+        cue = SEATED in cues or (LEG_OUT in cues and limb_side == side)
+        if SEATED in cues:
+            knee = (min(max(cx + limb_side * (half + 4), 1), w - 2), hip + 3)
+            ankle = (knee[0], foot_y)
+        elif cue:
+            ankle = (edge, (hip + foot_y) // 2)
+            knee = _midpoint(hip_point, ankle)
+        joints = (f"{name}_hip", f"{name}_knee", f"{name}_ankle")
+        _limb(canvas, keypoints, joints, (hip_point, knee, ankle), cue)
+    canvas[h - 3 :, :] = _PEDESTAL  # limb strokes never cover the pedestal
+    return canvas, body, keypoints
 
 
 def pixel_extent(mask: np.ndarray) -> Tuple[int, int, int, int]:

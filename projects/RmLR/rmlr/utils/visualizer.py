@@ -149,6 +149,21 @@ class HOIVisualizer(Visualizer):
         self.font_px = max(12.0, round(math.sqrt(h * w) * scale / 45.0))
         self._font = FontProperties(family="sans-serif", size=self.font_px * 72.0 / self.output.dpi)
 
+    _keypoint_radius: Optional[float] = None
+
+    def draw_and_connect_keypoints(self, keypoints):
+        """Detectron2's, with dots sized to the image (0.5 % of its longer side, at least half a
+        pixel) instead of 3 pixels, which cover a whole person in a small image."""
+        longer = max(self.output.height, self.output.width)
+        self._keypoint_radius = max(0.5, 0.005 * longer)
+        try:
+            return super().draw_and_connect_keypoints(keypoints)
+        finally:
+            self._keypoint_radius = None
+
+    def draw_circle(self, circle_coord, color, radius=3):
+        return super().draw_circle(circle_coord, color, self._keypoint_radius or radius)
+
     # ---- public drawing API --------------------------------------------------------------
     def draw_hoi_predictions(
         self,
@@ -174,8 +189,13 @@ class HOIVisualizer(Visualizer):
         return self._draw_triplets(rows)
 
     def draw_hoi_ground_truth(self, dataset_dict: dict) -> VisImage:
-        """Draw a dataset dict's ``interactions`` (and V-COCO's ``agent_only``), boxes as stored."""
+        """Draw a dataset dict's ``interactions`` (and V-COCO's ``agent_only``), boxes as stored,
+        and the ``keypoints`` of annotations that have them (connected by the metadata's
+        ``keypoint_connection_rules``)."""
         anns = dataset_dict["annotations"]
+        for a in anns:
+            if "keypoints" in a:
+                self.draw_and_connect_keypoints(np.asarray(a["keypoints"]).reshape(-1, 3))
         rows = []
         for s, o, v in dataset_dict.get("interactions", []):
             rows.append(
