@@ -27,11 +27,12 @@ import os
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import LazyConfig, instantiate
+from detectron2.config import instantiate
 from detectron2.structures import Boxes, pairwise_iou
+from detectron2.utils.logger import setup_logger
 
-from rmlr.engine import resolve_device
+from rmlr.config import load_config
+from rmlr.engine import load_model_for_inference, resolve_device
 from rmlr.modeling.pairs import build_pairs
 
 
@@ -176,12 +177,12 @@ def plot(result, path):
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
+    setup_logger(name="rmlr")  # shows the checkpoint's sha256 and origin
+    cfg = load_config(args.config_file, args.opts)
     checkpoint = args.checkpoint or cfg.train.init_checkpoint
-    if not checkpoint or not os.path.isfile(checkpoint):
-        raise SystemExit(f"checkpoint {checkpoint!r} does not exist")
-    model = instantiate(cfg.model).to(resolve_device(args.device)).eval()
-    DetectionCheckpointer(model).load(checkpoint)
+    if not checkpoint:
+        raise SystemExit("no checkpoint: give --checkpoint or train.init_checkpoint=...")
+    model = load_model_for_inference(cfg, checkpoint, device=resolve_device(args.device))
     # The test mapper keeps each image's GT instances and interactions.
     loader = instantiate(cfg.dataloader.test)
     rows = collect_pairs(model, loader, max_images=args.max_images, match_iou=args.match_iou)

@@ -19,10 +19,10 @@ import sys
 
 import cv2
 import numpy as np
-from detectron2.config import LazyConfig
-from detectron2.data.detection_utils import read_image
 from detectron2.utils.logger import setup_logger
 
+from rmlr.config import load_config
+from rmlr.data import read_image_checked
 from rmlr.engine import HOIPredictor, hoi_rows
 from rmlr.utils import HOIVisualizer, select_hoi_rows
 
@@ -118,7 +118,7 @@ def main(argv=None):
     if args.scale <= 0:
         raise SystemExit(f"--scale must be positive, got {args.scale}")
     setup_logger(name="rmlr")
-    cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
+    cfg = load_config(args.config_file, args.opts)
     files = expand_inputs(args.input)
     if not files and not args.video_input:
         raise SystemExit("nothing to do: give --input and/or --video-input")
@@ -129,7 +129,7 @@ def main(argv=None):
 
     results = []
     for path in files:
-        image = read_image(path, format="RGB")
+        image = read_image_checked(path, "RGB")
         drawn, rows = draw(image, predictor(image), metadata, args, verb)
         out_path = os.path.join(args.output, os.path.splitext(os.path.basename(path))[0] + ".png")
         cv2.imwrite(out_path, drawn[:, :, ::-1])
