@@ -1,5 +1,6 @@
-"""Hostile inputs for the hardening tests: files that run code when read unsafely (each would
-create a marker file), a decompression-bomb PNG, and a local HTTP server for weights by URL."""
+"""Inputs for the hardening tests: valid annotation files to mutate (``BASES``), files that run
+code when read unsafely (each would create a marker file), a decompression-bomb PNG, and a local
+HTTP server for weights by URL."""
 
 import functools
 import http.server
@@ -11,6 +12,66 @@ import zlib
 
 import numpy as np
 import torch
+
+from rmlr.data import HICO_HOI_CLASSES
+from rmlr.data.metadata import COCO_THING_CLASSES, HICO_VERBS, VCOCO_ACTION_ROLES
+
+RIDE_BICYCLE = (1, 76)  # (object, verb) of a HICO-DET HOI class
+
+
+def hico_upt():
+    obj, verb = RIDE_BICYCLE
+    return {
+        "filenames": ["HICO_test2015_00000001.jpg"],
+        "size": [[100, 80]],
+        "annotation": [
+            {
+                "boxes_h": [[1, 1, 20, 60]],
+                "boxes_o": [[30, 40, 90, 80]],
+                "hoi": [HICO_HOI_CLASSES.index(RIDE_BICYCLE)],
+                "object": [obj],
+                "verb": [verb],
+            }
+        ],
+        "objects": [n.replace(" ", "_") for n in COCO_THING_CLASSES],
+        "verbs": list(HICO_VERBS),
+        "correspondence": [[i, o, v] for i, (o, v) in enumerate(HICO_HOI_CLASSES)],
+    }
+
+
+def hico_ppdm():
+    return [
+        {
+            "file_name": "HICO_test2015_00000001.jpg",
+            "width": 100,
+            "height": 80,
+            "annotations": [
+                {"bbox": [1, 1, 20, 60], "category_id": 1},
+                {"bbox": [30, 40, 90, 80], "category_id": 2},
+            ],
+            "hoi_annotation": [{"subject_id": 0, "object_id": 1, "category_id": 77}],
+        }
+    ]
+
+
+def vcoco():
+    image = {
+        "boxes_h": [[0, 0, 10, 10]],
+        "boxes_o": [[20, 20, 30, 30]],
+        "actions": [0],
+        "objects": [42],
+        "file_name": "COCO_val2014_000000000007.jpg",
+    }
+    return {
+        "annotations": [image, dict(image, file_name="COCO_val2014_000000000008.jpg")],
+        "classes": list(VCOCO_ACTION_ROLES),
+        "objects": ["background"] + list(COCO_THING_CLASSES),
+        "images": [7, 8],
+        "size": [[64, 48], [64, 48]],
+    }
+
+
+BASES = {"hico_upt": hico_upt, "hico_ppdm": hico_ppdm, "vcoco": vcoco}
 
 
 class Payload:

@@ -10,77 +10,14 @@ and the demo's image reader. A newly found case is one more row.
 import gzip
 import json
 import os
+import re
 
 import pytest
 from detectron2.data import transforms as T
-from hardening_payloads import write_bomb_png
+from hardening_payloads import BASES, RIDE_BICYCLE, hico_ppdm, hico_upt, write_bomb_png
 from script_loader import load_script
 
-from rmlr.data import (
-    HICO_HOI_CLASSES,
-    HOIDatasetMapper,
-    load_hico_det_json,
-    load_vcoco_json,
-    read_image_checked,
-)
-from rmlr.data.metadata import COCO_THING_CLASSES, HICO_VERBS, VCOCO_ACTION_ROLES
-
-RIDE_BICYCLE = (1, 76)  # (object, verb) of a HICO-DET HOI class
-
-
-def hico_upt():
-    obj, verb = RIDE_BICYCLE
-    return {
-        "filenames": ["HICO_test2015_00000001.jpg"],
-        "size": [[100, 80]],
-        "annotation": [
-            {
-                "boxes_h": [[1, 1, 20, 60]],
-                "boxes_o": [[30, 40, 90, 80]],
-                "hoi": [HICO_HOI_CLASSES.index(RIDE_BICYCLE)],
-                "object": [obj],
-                "verb": [verb],
-            }
-        ],
-        "objects": [n.replace(" ", "_") for n in COCO_THING_CLASSES],
-        "verbs": list(HICO_VERBS),
-        "correspondence": [[i, o, v] for i, (o, v) in enumerate(HICO_HOI_CLASSES)],
-    }
-
-
-def hico_ppdm():
-    return [
-        {
-            "file_name": "HICO_test2015_00000001.jpg",
-            "width": 100,
-            "height": 80,
-            "annotations": [
-                {"bbox": [1, 1, 20, 60], "category_id": 1},
-                {"bbox": [30, 40, 90, 80], "category_id": 2},
-            ],
-            "hoi_annotation": [{"subject_id": 0, "object_id": 1, "category_id": 77}],
-        }
-    ]
-
-
-def vcoco():
-    image = {
-        "boxes_h": [[0, 0, 10, 10]],
-        "boxes_o": [[20, 20, 30, 30]],
-        "actions": [0],
-        "objects": [42],
-        "file_name": "COCO_val2014_000000000007.jpg",
-    }
-    return {
-        "annotations": [image, dict(image, file_name="COCO_val2014_000000000008.jpg")],
-        "classes": list(VCOCO_ACTION_ROLES),
-        "objects": ["background"] + list(COCO_THING_CLASSES),
-        "images": [7, 8],
-        "size": [[64, 48], [64, 48]],
-    }
-
-
-BASES = {"hico_upt": hico_upt, "hico_ppdm": hico_ppdm, "vcoco": vcoco}
+from rmlr.data import HOIDatasetMapper, load_hico_det_json, load_vcoco_json, read_image_checked
 
 
 def _set(data, path, value):
@@ -277,7 +214,7 @@ def test_bad_prediction_files_name_the_file_and_entry(
     assert tool.main(argv + ["--predictions", str(predictions)]) == 1
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and str(predictions) in error[0], error
-    assert __import__("re").search(message, error[0]), error[0]
+    assert re.search(message, error[0]), error[0]
 
 
 def test_a_good_prediction_file_evaluates(hico_annotations, tmp_path, capsys):

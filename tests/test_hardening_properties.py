@@ -16,9 +16,9 @@ import os
 import signal
 
 import pytest
+from hardening_payloads import BASES, hico_upt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_hardening_inputs import BASES, hico_upt
 
 from rmlr.config import ConfigError, apply_overrides
 from rmlr.data import load_hico_det_json, load_vcoco_json

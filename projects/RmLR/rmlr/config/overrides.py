@@ -38,6 +38,7 @@ OPTIONAL_KEYS: Dict[str, type] = {
     "train.seed": int,
 }
 
+_REFUSED = object()  # _convert's answer for a value of the wrong type
 _TYPE_NAMES = {
     bool: "a boolean (true/false)",
     int: "an integer",
@@ -105,9 +106,6 @@ def _check_value(override: str, key: str, current: Any, value: Any) -> Any:
     return converted
 
 
-_REFUSED = object()
-
-
 def _convert(value: Any, kind: type) -> Any:
     if value is None:
         return None if kind is str else _REFUSED
@@ -140,14 +138,13 @@ def _checked(cfg: DictConfig, key: str, value: Any, override: str) -> Any:
             )
         if not present:
             return _absent(node, parts, i, value, override)
+        index = int(part) if isinstance(node, ListConfig) else part
         if last:
-            raw = node._get_node(int(part) if isinstance(node, ListConfig) else part)
+            raw = node._get_node(index)
             if raw is not None and raw._is_interpolation():
                 return value
-            return _check_value(
-                override, key, node[int(part) if isinstance(node, ListConfig) else part], value
-            )
-        node = node[int(part)] if isinstance(node, ListConfig) else node[part]
+            return _check_value(override, key, node[index], value)
+        node = node[index]
     return value
 
 
