@@ -82,15 +82,18 @@ def preserved_rng() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def sample_rng(seed: int, position: int) -> Iterator[None]:
+def sample_rng(seed: int, position: int, *, restore: bool = True) -> Iterator[None]:
     """Seed Python's and numpy's global generators from ``(seed, position)`` for one sample's
-    augmentation, and put back their previous states afterwards."""
-    words = np.random.SeedSequence([int(seed) % 2**64, int(position)]).generate_state(4)
-    py_state, np_state = random.getstate(), np.random.get_state()
-    random.seed(int(words[0]) << 32 | int(words[1]))
+    augmentation; with ``restore`` put back their previous states afterwards (needed in the
+    training process, not in a data-loader worker, where nothing else draws from them)."""
+    seed, position = int(seed) % 2**64, int(position)
+    words = [seed & 0xFFFFFFFF, seed >> 32, position & 0xFFFFFFFF, position >> 32 & 0xFFFFFFFF]
+    saved = (random.getstate(), np.random.get_state()) if restore else None
+    random.seed(seed << 64 | position)
     np.random.seed(words)
     try:
         yield
     finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)
+        if saved is not None:
+            random.setstate(saved[0])
+            np.random.set_state(saved[1])

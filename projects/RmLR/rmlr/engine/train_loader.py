@@ -144,7 +144,8 @@ class ResumableTrainLoader:
     def map_sample(self, index: int, position: int):
         """``mapper(dataset[index])`` with the augmentation of local stream ``position``."""
         global_position = position * self.world_size + self.rank
-        with sample_rng(self.seed, global_position):
+        in_worker = get_worker_info() is not None
+        with sample_rng(self.seed, global_position, restore=not in_worker):
             return self.mapper(self.dataset[index])
 
     def map_at(self, position: int):
