@@ -3,9 +3,10 @@
 
 The end-to-end test trains the tiny RmLR config (augmentation, dropout, frozen DETR, teacher) three
 times: uninterrupted; killed with SIGKILL at iteration 4 (checkpoints every 2); resumed. Before the
-fix the final weights differed by up to 3.4e-4 (the augmentation's random state was not
-restored). The loader tests check the same property for every combination of data-loader workers
-and orientation grouping, in seconds.
+fix 192 of the 391 tensors of the final weights differed, by up to 4.2e-5 after only 2 resumed
+iterations (the augmentation's and dropout's random states were not restored, and the text
+teacher's outputs depended on its cache). The loader tests check the same property for every
+combination of data-loader workers and orientation grouping, in seconds.
 """
 
 import json
