@@ -62,14 +62,12 @@ def _is_integral(value) -> bool:
     return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
-def check_list(value, what: str, where: str, length: int = -1) -> list:
-    """``value`` if it is a JSON list (of ``length`` items when given), else ``ValueError``."""
+def check_list(value, what: str, where: str) -> list:
+    """``value`` if it is a JSON list, else ``ValueError``."""
     if not isinstance(value, list):
         raise ValueError(
             f"{where}: {what} must be a list, got {type(value).__name__} {value!r:.60}"
         )
-    if length >= 0 and len(value) != length:
-        raise ValueError(f"{where}: {what} must have {length} items, got {len(value)}")
     return value
 
 
