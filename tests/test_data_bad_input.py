@@ -280,7 +280,7 @@ def test_vcoco_bad_input(tmp_path):
     with pytest.raises(ValueError, match=r"image 0 \(a.jpg\), pair 0: action 24 out of range"):
         load(bad)
     bad["annotations"][0]["actions"], bad["annotations"][0]["objects"] = [0], [0]
-    with pytest.raises(ValueError, match="pair 0: object - 1 -1 out of range"):
+    with pytest.raises(ValueError, match=r"pair 0: object 0 out of range \[1, 80\]"):
         load(bad)
     with pytest.raises(ValueError, match="not a V-COCO annotation file"):
         load({"filenames": []})

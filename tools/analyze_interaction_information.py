@@ -35,11 +35,12 @@ import os
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import LazyConfig, instantiate
+from detectron2.config import instantiate
 from detectron2.structures import Boxes, pairwise_iou
+from detectron2.utils.logger import setup_logger
 
-from rmlr.engine import resolve_device
+from rmlr.config import load_config
+from rmlr.engine import load_model_for_inference, resolve_device
 from rmlr.modeling.pairs import build_pairs
 from rmlr.utils.cli import positive_int, tool_parser, unit_interval
 from rmlr.utils.progress import Progress
@@ -238,12 +239,12 @@ def main(argv=None):
         resolve_device(args.device)
     except RuntimeError as e:
         parser.error(f"--device {args.device}: {e}")
-    cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
+    setup_logger(name="rmlr")  # shows the checkpoint's sha256 and origin
+    cfg = load_config(args.config_file, args.opts)
     checkpoint = args.checkpoint or cfg.train.init_checkpoint
-    if not checkpoint or not os.path.isfile(checkpoint):
-        parser.error(f"checkpoint {checkpoint!r} does not exist (--checkpoint)")
-    model = instantiate(cfg.model).to(resolve_device(args.device)).eval()
-    DetectionCheckpointer(model).load(checkpoint)
+    if not checkpoint:
+        parser.error("no checkpoint: give --checkpoint or train.init_checkpoint=...")
+    model = load_model_for_inference(cfg, checkpoint, device=resolve_device(args.device))
     # The test mapper keeps each image's GT instances and interactions.
     loader = instantiate(cfg.dataloader.test)
     rows = collect_pairs(model, loader, max_images=args.max_images, match_iou=args.match_iou)

@@ -27,11 +27,11 @@ import sys
 
 import cv2
 import numpy as np
-from detectron2.config import LazyConfig
-from detectron2.data.detection_utils import read_image
 from detectron2.utils.logger import setup_logger
 from PIL import Image
 
+from rmlr.config import ConfigError, load_config
+from rmlr.data import read_image_checked
 from rmlr.engine import HOIPredictor, hoi_rows, metadata_from_config, resolve_device
 from rmlr.utils import HOIVisualizer, select_hoi_rows
 from rmlr.utils.attention_maps import AttentionRecorder
@@ -236,7 +236,10 @@ def check_args(parser, args):
         resolve_device(args.device)
     except RuntimeError as e:
         parser.error(f"--device {args.device}: {e}")
-    cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
+    try:
+        cfg = load_config(args.config_file, args.opts)
+    except (ConfigError, FileNotFoundError) as e:
+        parser.error(str(e))
     try:
         verb = resolve_verb(args.verb, metadata_from_config(cfg))
     except ValueError as e:
@@ -257,7 +260,7 @@ def main(argv=None):
     progress = Progress(len(files), "demo", unit="images", interval=2.0) if files else None
     for path, name in zip(files, unique_output_names(files)):
         try:
-            image = read_image(path, format="RGB")
+            image = read_image_checked(path, "RGB")
         except UNREADABLE as e:
             skipped.append((path, f"{type(e).__name__}: {e}"))
             progress.update(note=f"{path}: cannot read it, skipped")

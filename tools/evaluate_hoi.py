@@ -173,7 +173,8 @@ def evaluate(args):
     dataset_dicts = DatasetCatalog.get(args.dataset)
     metadata = MetadataCatalog.get(args.dataset)
     spec = PredictionSpec.from_metadata(metadata)
-    records = entries_to_records(load_predictions(args.predictions), dataset_dicts, spec)
+    entries = load_predictions(args.predictions)
+    records = entries_to_records(entries, dataset_dicts, spec, source=args.predictions)
     coverage = check_coverage(records, dataset_dicts, args)
     if metadata.evaluator_type == "hico_det":
         result = evaluate_hico_det(dataset_dicts, metadata, records)

@@ -1,13 +1,23 @@
 #!/usr/bin/env python
 """Train or evaluate any RmLR / DETR LazyConfig (Detectron2's lazyconfig_train_net, extended).
 
-Beyond Detectron2's script: gradient accumulation (train.grad_accum_steps), gradient clipping
-(train.clip_grad.max_norm), AMP only on CUDA, train.device=auto, a data order that continues
-exactly after --resume, a refusal to start from weights that do not exist or with a verb count
-that does not match the datasets, the predictions file and per-class AP (CSV, plot) of the HOI
-configs in train.output_dir, and a final results table (results.md / results.json there).
---num-gpus N starts N processes: NCCL on GPUs, gloo on CPU. Progress: Detectron2's log lines with
-ETA every train.log_period iterations, and "Inference done i/n ... ETA" while evaluating.
+    python tools/lazyconfig_train_net.py --config-file projects/RmLR/configs/rmlr/rmlr_r50_hico_det.py
+    python tools/lazyconfig_train_net.py --config-file CFG --num-gpus 4 train.grad_accum_steps=2
+    python tools/lazyconfig_train_net.py --config-file CFG --eval-only train.init_checkpoint=model.pth
+    python tools/lazyconfig_train_net.py --config-file CFG --resume          # continue a killed run
+
+Beyond Detectron2's script: gradient accumulation (``train.grad_accum_steps``), gradient clipping
+(``train.clip_grad.max_norm``), AMP only on CUDA, ``train.device=auto``, a ``--resume`` that
+continues bit for bit like an uninterrupted run (data order, augmentations and random state are
+checkpointed; the newest valid checkpoint is used), weights read without running code from them
+(local paths or URLs) and loaded strictly (``train.allow_partial_init_checkpoint=True`` to
+fine-tune from a partial checkpoint), YAML configs read as data, overrides with unknown keys or
+wrong types refused, a refusal to start from weights that do not exist or with a verb count that
+does not match the datasets, and a final results table. ``--num-gpus N`` starts N processes: NCCL
+on GPUs, gloo on CPU.
+The HOI configs write the predictions file and per-class AP (CSV, plot) to train.output_dir.
+Progress: Detectron2's log lines with ETA every train.log_period iterations, and "Inference
+done i/n ... ETA" while evaluating.
 """
 
 import rmlr  # noqa: F401  isort: skip  (first: registers everything, quiets a torch warning)
@@ -15,22 +25,33 @@ import rmlr  # noqa: F401  isort: skip  (first: registers everything, quiets a t
 import json
 import logging
 import os
+import sys
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import LazyConfig, instantiate
+from detectron2.config import instantiate
 from detectron2.engine import default_argument_parser, default_setup, default_writers, hooks, launch
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
+from rmlr.checkpoint import CheckpointError, RmLRCheckpointer
+from rmlr.config import ConfigError, load_config
 from rmlr.engine import (
     HOITrainer,
+    StateCheckpointer,
     build_resumable_train_loader,
     check_dataset_classes,
+    check_entity_detector_loaded,
     check_weight_sources,
     format_results_table,
+    load_model_for_inference,
+    preserved_rng,
+    read_training_checkpoint,
+    repair_metrics_file,
     resolve_device,
+    resume_training_state,
+    use_checkpoint_entity_detector,
 )
 
 logger = logging.getLogger("detectron2")
@@ -103,7 +124,22 @@ def do_test(cfg, model):
     return ret
 
 
-def do_train(args, cfg):
+def run_metadata(args, cfg):
+    """Stored in every checkpoint (``rmlr_meta``) and logged by whoever loads it."""
+    meta = {
+        "config_file": os.path.abspath(args.config_file),
+        "rmlr_version": rmlr.__version__,
+        "torch_version": str(torch.__version__),
+    }
+    saved = os.path.join(cfg.train.output_dir, "config.yaml")
+    if os.path.isfile(saved):
+        with open(saved) as f:
+            meta["config"] = f.read()
+    return meta
+
+
+def do_train(args, cfg, start):
+    path, checkpoint, resumed = start
     device = resolve_device(cfg.train.device)
     model = instantiate(cfg.model)
     logger.info("Model:\n{}".format(model))
@@ -124,22 +160,30 @@ def do_train(args, cfg):
         clip_grad_norm_type=float(clip.get("norm_type", 2.0)),
         amp=bool(cfg.train.amp.enabled) and device.startswith("cuda"),
     )
-    checkpointer = DetectionCheckpointer(model, cfg.train.output_dir, trainer=trainer)
+    partial = bool(cfg.train.get("allow_partial_init_checkpoint", False)) and not resumed
+    checkpointer = RmLRCheckpointer(
+        model,
+        cfg.train.output_dir,
+        strict=not partial,
+        metadata=run_metadata(args, cfg),
+        trainer=trainer,
+    )
     last_results = {}
 
     def test_and_keep():
-        last_results.update(do_test(cfg, model))
+        with preserved_rng():  # evaluating or not changes nothing for the training that follows
+            last_results.update(do_test(cfg, model))
         return last_results
 
+    if resumed and comm.is_main_process():
+        repair_metrics_file(
+            os.path.join(cfg.train.output_dir, "metrics.json"), checkpoint["iteration"]
+        )
     trainer.register_hooks(
         [
             hooks.IterationTimer(),
             hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
-            (
-                hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer)
-                if comm.is_main_process()
-                else None
-            ),
+            StateCheckpointer(checkpointer, **cfg.train.checkpointer),
             None if args.no_eval else hooks.EvalHook(cfg.train.eval_period, test_and_keep),
             (
                 hooks.PeriodicWriter(
@@ -152,35 +196,49 @@ def do_train(args, cfg):
         ]
     )
 
-    checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
+    if checkpoint is not None:
+        # resumed: model and trainer state (strictly); else train.init_checkpoint: the model only
+        checkpointer.apply(checkpoint, path, checkpointables=None if resumed else [])
+        if partial:
+            check_entity_detector_loaded(
+                checkpointer.model, checkpoint, f"train.init_checkpoint {path}"
+            )
     # The checkpoint stores the iteration that just finished: continue at the next one.
-    start_iter = trainer.iter + 1 if args.resume and checkpointer.has_checkpoint() else 0
+    start_iter = trainer.iter + 1 if resumed else 0
     trainer.data_loader = build_resumable_train_loader(
-        cfg.dataloader.train,
-        start_iter=start_iter,
-        samples_per_iter=int(cfg.dataloader.train.total_batch_size) * accum,
-        seed=cfg.train.get("seed", 0),
+        cfg.dataloader.train, seed=cfg.train.get("seed", 0)
     )
+    if resumed:
+        samples = int(cfg.dataloader.train.total_batch_size) * accum
+        resume_training_state(trainer, samples_per_iter=samples)
     trainer.train(start_iter, cfg.train.max_iter)
     # EvalHook evaluates after the last iteration too: these are the final results.
     return last_results
 
 
 def main(args):
-    cfg = LazyConfig.load(args.config_file)
-    cfg = LazyConfig.apply_overrides(cfg, args.opts)
+    cfg = load_config(args.config_file, args.opts)
     default_setup(cfg, args)
-    check_weight_sources(cfg, eval_only=args.eval_only, resume=args.resume)
-    check_dataset_classes(cfg)
-
+    # the project's own log lines (checkpoint sha256 and origin, dataset counts, resume repairs)
+    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="rmlr")
     if args.eval_only:
-        model = instantiate(cfg.model)
-        model.to(resolve_device(cfg.train.device))
-        model = create_ddp_model(model)
-        DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
-        results = do_test(cfg, model)
+        check_weight_sources(cfg, eval_only=True)
+        check_dataset_classes(cfg)
+        model = load_model_for_inference(
+            cfg,
+            cfg.train.init_checkpoint,
+            device=resolve_device(cfg.train.device),
+            what="train.init_checkpoint",
+        )
+        results = do_test(cfg, create_ddp_model(model))
     else:
-        results = do_train(args, cfg)
+        start = read_training_checkpoint(cfg, resume=args.resume)
+        path, checkpoint, resumed = start
+        if checkpoint is not None:
+            use_checkpoint_entity_detector(cfg, checkpoint, path)
+        check_weight_sources(cfg, resume=resumed, checkpoint=checkpoint)
+        check_dataset_classes(cfg)
+        results = do_train(args, cfg, start)
     if comm.is_main_process() and results:
         table = format_results_table(results)
         logger.info("Results:\n" + table)
@@ -195,10 +253,27 @@ def main(args):
     return results
 
 
+# Bad input from the user (config, override, weight file, dataset): one line, no traceback (the
+# traceback still goes to <output_dir>/log.txt).
+USER_ERRORS = (ConfigError, CheckpointError, FileNotFoundError, ValueError)
+
+
+def checked_main(args):
+    try:
+        return main(args)
+    except USER_ERRORS as e:
+        logger.debug("traceback of the error below", exc_info=True)
+        sys.exit(f"lazyconfig_train_net.py: error: {e}")
+
+
 if __name__ == "__main__":
     args = get_parser().parse_args()
+    try:
+        load_config(args.config_file, args.opts)  # refuse a bad config before starting processes
+    except (ConfigError, FileNotFoundError) as e:
+        sys.exit(f"lazyconfig_train_net.py: error: {e}")
     launch(
-        main,
+        checked_main,
         args.num_gpus,
         num_machines=args.num_machines,
         machine_rank=args.machine_rank,

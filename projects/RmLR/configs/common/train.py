@@ -4,6 +4,13 @@
 Gradient clipping at total norm 0.1 is UPT's. ``grad_accum_steps`` keeps the paper's total batch
 on fewer devices: one iteration is one optimizer step over ``grad_accum_steps`` micro-batches of
 ``dataloader.train.total_batch_size`` images.
+
+``init_checkpoint`` (a local path or an ``https://`` / ``detectron2://`` URL) is loaded strictly:
+a missing, unexpected or wrongly shaped key is an error naming it. To fine-tune from a checkpoint
+that covers only part of the model (e.g. another verb count), set
+``allow_partial_init_checkpoint=True``: the mismatches are then logged, as Detectron2 does.
+``allow_random_entity_detector=True`` lets an RmLR model train with a random frozen DETR (smoke
+tests only).
 """
 
 from detectron2.model_zoo import get_config
@@ -12,6 +19,8 @@ train = get_config("common/train.py").train
 train.update(
     output_dir="./output/rmlr",
     init_checkpoint="",
+    allow_partial_init_checkpoint=False,
+    allow_random_entity_detector=False,
     device="auto",
     seed=0,
     grad_accum_steps=1,

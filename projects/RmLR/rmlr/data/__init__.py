@@ -21,6 +21,7 @@ from .hico_det import (
     load_hico_det_json,
     register_hico_det,
 )
+from .image_io import read_image_checked, read_image_size
 from .mapper import HOIDatasetMapper
 from .metadata import (
     COCO_THING_CLASSES,
@@ -47,6 +48,8 @@ __all__ = [
     "hoi_to_detection_dicts",
     "register_entity_dataset",
     "HOIDatasetMapper",
+    "read_image_checked",
+    "read_image_size",
     "register_hico_det",
     "register_vcoco",
     "load_hico_det_json",

@@ -11,7 +11,7 @@ project's policy for bad boxes, counting what it changes in :class:`PairStats`:
   them as separate GT pairs);
 * a box partly outside the image is clipped to ``[0, width] x [0, height]`` (counted);
 * a pair whose human or object box is empty after clipping (``x2 <= x1`` or ``y2 <= y1``, or
-  entirely outside the image, or NaN) is skipped (counted, first examples logged);
+  entirely outside the image, or NaN or infinite) is skipped (counted, first examples logged);
 * an exact duplicate triplet (same subject, object and verb) is kept once (counted).
 
 Boxes given to the builder are already continuous ``XYXY_ABS`` (the loaders convert HICO's 1-based
@@ -19,6 +19,7 @@ inclusive pixel indices first).
 """
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -92,7 +93,7 @@ class PairRecordBuilder:
         """Index of the entity with this box and category (created if new); ``None`` if empty."""
         clipped = self._clip(box)
         x1, y1, x2, y2 = clipped
-        if not (x2 > x1 and y2 > y1):  # also False for NaN
+        if not (x2 > x1 and y2 > y1) or not all(map(math.isfinite, clipped)):  # NaN: False
             return None
         key = (int(category_id),) + clipped
         index = self._entity_index.get(key)

@@ -68,12 +68,15 @@ from .metadata import (
     valid_verbs_per_object,
 )
 from .parsing import (
+    check_file_name,
     check_id,
     check_image_size,
+    check_list,
     finish_dicts,
     hico_box,
     hico_keypoints,
     image_ids_from_names,
+    naming_entry,
     read_json,
 )
 
@@ -171,6 +174,8 @@ def _check_correspondence(
 
 
 def _load_upt(data, json_file, image_root, verb_classes, hoi_classes, stats) -> List[Dict]:
+    for key in _UPT_KEYS:
+        check_list(data[key], f"'{key}'", json_file)
     file_names, sizes, annotation = data["filenames"], data["size"], data["annotation"]
     if not (len(file_names) == len(sizes) == len(annotation)):
         raise ValueError(
@@ -183,57 +188,62 @@ def _load_upt(data, json_file, image_root, verb_classes, hoi_classes, stats) -> 
         data["correspondence"], object_map, hoi_classes, len(verb_classes), json_file
     )
     logger.info(f"{json_file}: UPT-style HICO-DET file, object order '{order}'")
-    hoi_lookup = [tuple(h) for h in hoi_classes]
+    for i, file_name in enumerate(file_names):
+        check_file_name(file_name, f"{json_file}: image {i}")
     image_ids = image_ids_from_names(file_names)
+    classes = (object_map, len(verb_classes), [tuple(h) for h in hoi_classes])
     num_keypoints = _num_keypoints(annotation, json_file)
     dicts = []
     for i, (file_name, size, ann) in enumerate(zip(file_names, sizes, annotation)):
         where = f"{json_file}: image {i} ({file_name})"
-        width, height = check_image_size(size, where)
-        if not isinstance(ann, dict) or any(k not in ann for k in _UPT_PAIR_KEYS):
-            raise ValueError(f"{where}: annotation must be a dict with keys {list(_UPT_PAIR_KEYS)}")
-        lengths = {k: len(ann[k]) for k in _UPT_PAIR_KEYS}
-        if "keypoints_h" in ann:
-            if not isinstance(ann["keypoints_h"], list):
-                raise ValueError(f"{where}: keypoints_h must be a list (one entry per pair)")
-            lengths["keypoints_h"] = len(ann["keypoints_h"])
-        if len(set(lengths.values())) != 1:
-            raise ValueError(f"{where}: pair lists of different lengths {lengths}")
-        builder = PairRecordBuilder(width=width, height=height, stats=stats, where=where)
-        for k in range(lengths["hoi"]):
-            pair = f"{where}, pair {k}"
-            obj = object_map[check_id(ann["object"][k], len(object_map), "object", pair)]
-            verb = check_id(ann["verb"][k], len(verb_classes), "verb", pair)
-            hoi = check_id(ann["hoi"][k], len(hoi_lookup), "hoi", pair)
-            if hoi_lookup[hoi] != (obj, verb):
-                raise ValueError(
-                    f"{pair}: HOI {hoi} is {hoi_lookup[hoi]} (object, verb) in the correspondence "
-                    f"table but the pair has object {obj}, verb {verb}"
-                )
-            keypoints = None
-            if "keypoints_h" in ann:
-                keypoints = hico_keypoints(
-                    ann["keypoints_h"][k], num_keypoints, "keypoints_h", pair
-                )
-            builder.add_pair(
-                hico_box(ann["boxes_h"][k], "boxes_h", pair),
-                hico_box(ann["boxes_o"][k], "boxes_o", pair),
-                obj,
-                verb,
-                keypoints_h=keypoints,
-                pair_name=f"pair {k}",
-            )
-        dicts.append(
-            {
-                "file_name": os.path.join(image_root, file_name),
-                "height": height,
-                "width": width,
-                "image_id": image_ids[i],
-                "annotations": builder.annotations,
-                "interactions": builder.interactions,
-            }
-        )
+        with naming_entry(where):
+            record = _upt_image(size, ann, classes, num_keypoints, stats, where)
+        record.update(file_name=os.path.join(image_root, file_name), image_id=image_ids[i])
+        dicts.append(record)
     return dicts
+
+
+def _upt_image(size, ann, classes, num_keypoints: int, stats: PairStats, where: str) -> Dict:
+    """``height``, ``width``, ``annotations`` and ``interactions`` of one UPT-style image;
+    ``classes`` = (file object index -> COCO-80 id, number of verbs, HOI table); the optional
+    per-pair ``keypoints_h`` have ``num_keypoints`` points each."""
+    object_map, num_verbs, hoi_lookup = classes
+    width, height = check_image_size(size, where)
+    if not isinstance(ann, dict) or any(k not in ann for k in _UPT_PAIR_KEYS):
+        raise ValueError(f"{where}: annotation must be a dict with keys {list(_UPT_PAIR_KEYS)}")
+    lengths = {k: len(check_list(ann[k], f"'{k}'", where)) for k in _UPT_PAIR_KEYS}
+    if "keypoints_h" in ann:
+        lengths["keypoints_h"] = len(check_list(ann["keypoints_h"], "'keypoints_h'", where))
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"{where}: pair lists of different lengths {lengths}")
+    builder = PairRecordBuilder(width=width, height=height, stats=stats, where=where)
+    for k in range(lengths["hoi"]):
+        pair = f"{where}, pair {k}"
+        obj = object_map[check_id(ann["object"][k], len(object_map), "object", pair)]
+        verb = check_id(ann["verb"][k], num_verbs, "verb", pair)
+        hoi = check_id(ann["hoi"][k], len(hoi_lookup), "hoi", pair)
+        if hoi_lookup[hoi] != (obj, verb):
+            raise ValueError(
+                f"{pair}: HOI {hoi} is {hoi_lookup[hoi]} (object, verb) in the correspondence "
+                f"table but the pair has object {obj}, verb {verb}"
+            )
+        keypoints = None
+        if "keypoints_h" in ann:
+            keypoints = hico_keypoints(ann["keypoints_h"][k], num_keypoints, "keypoints_h", pair)
+        builder.add_pair(
+            hico_box(ann["boxes_h"][k], "boxes_h", pair),
+            hico_box(ann["boxes_o"][k], "boxes_o", pair),
+            obj,
+            verb,
+            keypoints_h=keypoints,
+            pair_name=f"pair {k}",
+        )
+    return {
+        "height": height,
+        "width": width,
+        "annotations": builder.annotations,
+        "interactions": builder.interactions,
+    }
 
 
 def load_hico_det_json(
@@ -281,11 +291,11 @@ def count_hoi_instances(
         _check_correspondence(
             data["correspondence"], object_map, hoi_classes, len(verb_classes), json_file
         )
-        for i, ann in enumerate(data["annotation"]):
-            for k, hoi in enumerate(ann.get("hoi", [])):
-                counts[
-                    check_id(hoi, len(hoi_classes), "hoi", f"{json_file}: image {i}, pair {k}")
-                ] += 1
+        for i, ann in enumerate(check_list(data["annotation"], "'annotation'", json_file)):
+            where = f"{json_file}: image {i}"
+            with naming_entry(where):
+                for k, hoi in enumerate(check_list(ann["hoi"], "'hoi'", where)):
+                    counts[check_id(hoi, len(hoi_classes), "hoi", f"{where}, pair {k}")] += 1
     else:
         counts = count_ppdm_hoi_instances(data, hoi_classes)
     return [counts[i] for i in range(len(hoi_classes))]
@@ -313,10 +323,14 @@ def hico_det_rare_split(
                 f"rare / non-rare HOI classes unknown: the training annotations "
                 f"({train_json_file}) are missing and {json_file} has no 'rare' / 'non_rare' lists"
             )
-        split = {"rare_hoi_ids": sorted(data["rare"]), "non_rare_hoi_ids": sorted(data["non_rare"])}
-        if sorted(split["rare_hoi_ids"] + split["non_rare_hoi_ids"]) != list(
-            range(len(hoi_classes))
-        ):
+        ids = {}
+        for key in ("rare", "non_rare"):
+            values = check_list(data[key], f"'{key}'", json_file)
+            ids[key] = sorted(
+                check_id(v, len(hoi_classes), "HOI id", f"{json_file}: '{key}'") for v in values
+            )
+        split = {"rare_hoi_ids": ids["rare"], "non_rare_hoi_ids": ids["non_rare"]}
+        if sorted(ids["rare"] + ids["non_rare"]) != list(range(len(hoi_classes))):
             raise ValueError(f"{json_file}: 'rare' + 'non_rare' must partition the HOI classes")
         source = f"the 'rare' list of {json_file}"
     logger.info(

@@ -19,11 +19,19 @@ from collections import Counter
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
-from PIL import Image
 
 from .box_pairs import PairRecordBuilder, PairStats
+from .image_io import read_image_size
 from .metadata import COCO_THING_CLASSES, COCO_THING_DATASET_IDS, PERSON_CATEGORY_ID
-from .parsing import check_image_size, check_one_based_id, hico_box, image_ids_from_names
+from .parsing import (
+    check_file_name,
+    check_image_size,
+    check_list,
+    check_one_based_id,
+    hico_box,
+    image_ids_from_names,
+    naming_entry,
+)
 
 __all__ = ["PPDM_KEYS", "load_ppdm", "count_ppdm_hoi_instances"]
 
@@ -33,18 +41,12 @@ PPDM_KEYS = ("file_name", "annotations", "hoi_annotation")
 
 
 def _header_size(path: str, where: str) -> Tuple[int, int]:
-    """(width, height) from the image header, after EXIF orientation (as ``read_image`` does)."""
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-            orientation = image.getexif().get(0x0112, 1)
+        return read_image_size(path, where)
     except FileNotFoundError as e:
         raise FileNotFoundError(
             f"{where}: PPDM-style files have no image size and the image {path} is missing"
         ) from e
-    except OSError as e:
-        raise OSError(f"{where}: cannot read the image header of {path}: {e}") from e
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 def _check_corre_npy(json_file: str, hoi_classes: Sequence[Tuple[int, int]], num_verbs: int):
@@ -84,80 +86,99 @@ def load_ppdm(
     for i, image in enumerate(data):
         if not isinstance(image, dict) or any(k not in image for k in PPDM_KEYS):
             raise ValueError(f"{json_file}: image {i}: expected a dict with keys {list(PPDM_KEYS)}")
-        names.append(image["file_name"])
+        names.append(check_file_name(image["file_name"], f"{json_file}: image {i}"))
     image_ids = image_ids_from_names(names)
-    out_of_range, first_out_of_range = 0, ""
+    skipped = _OutOfRange()
     dicts = []
     for i, image in enumerate(data):
-        file_name = os.path.join(image_root, image["file_name"])
         where = f"{json_file}: image {i} ({image['file_name']})"
-        if "width" in image and "height" in image:
-            width, height = check_image_size([image["width"], image["height"]], where)
-        else:
-            width, height = _header_size(file_name, where)
-        entities = []
-        for j, ann in enumerate(image["annotations"]):
-            entry = f"{where}, annotation {j}"
-            if not isinstance(ann, dict) or "bbox" not in ann or "category_id" not in ann:
-                raise ValueError(f"{entry}: expected a dict with keys ['bbox', 'category_id']")
-            if ann["category_id"] not in coco91:
-                raise ValueError(f"{entry}: category_id {ann['category_id']!r} is no COCO category")
-            entities.append((hico_box(ann["bbox"], "bbox", entry), coco91[ann["category_id"]]))
-        builder = PairRecordBuilder(width=width, height=height, stats=stats, where=where)
-        for k, hoi in enumerate(image["hoi_annotation"]):
-            pair = f"{where}, hoi_annotation {k}"
-            if not isinstance(hoi, dict) or any(
-                key not in hoi for key in ("subject_id", "object_id", "category_id")
-            ):
-                raise ValueError(
-                    f"{pair}: expected keys ['subject_id', 'object_id', 'category_id']"
-                )
-            s, o = hoi["subject_id"], hoi["object_id"]
-            if not all(isinstance(x, int) and 0 <= x < len(entities) for x in (s, o)):
-                if not out_of_range:
-                    first_out_of_range = f"{pair}: ({s}, {o}) of {len(entities)} annotations"
-                out_of_range += 1
-                continue
-            verb = check_one_based_id(
-                hoi["category_id"], len(verb_classes), "verb category_id", pair
+        with naming_entry(where):
+            record = _ppdm_image(
+                image, image_root, coco91, hoi_index, verb_classes, stats, skipped, where
             )
-            (box_h, subject_cls), (box_o, obj) = entities[s], entities[o]
-            if subject_cls != PERSON_CATEGORY_ID:
-                raise ValueError(f"{pair}: subject {s} is category {subject_cls}, not a person")
-            hoi_id = hoi_index.get((obj, verb))
-            if hoi_id is None:
-                raise ValueError(
-                    f"{pair}: (object {obj} '{COCO_THING_CLASSES[obj]}', verb {verb} "
-                    f"'{verb_classes[verb]}') is not in the HOI correspondence table"
-                )
-            if (
-                "hoi_category_id" in hoi
-                and check_one_based_id(
-                    hoi["hoi_category_id"], len(hoi_classes), "hoi_category_id", pair
-                )
-                != hoi_id
-            ):
-                raise ValueError(
-                    f"{pair}: hoi_category_id {hoi['hoi_category_id']} disagrees with (object "
-                    f"{obj}, verb {verb}), which is HOI {hoi_id + 1} (1-based)"
-                )
-            builder.add_pair(box_h, box_o, obj, verb, pair_name=f"hoi_annotation {k}")
-        dicts.append(
-            {
-                "file_name": file_name,
-                "height": height,
-                "width": width,
-                "image_id": image_ids[i],
-                "annotations": builder.annotations,
-                "interactions": builder.interactions,
-            }
-        )
-    if out_of_range:
+        record["image_id"] = image_ids[i]
+        dicts.append(record)
+    if skipped.count:
         logger.warning(
-            f"{json_file}: skipped {out_of_range} hoi_annotation(s) whose subject/object index is "
-            f"out of range, first {first_out_of_range[len(json_file) + 2 :]}"
+            f"{json_file}: skipped {skipped.count} hoi_annotation(s) whose subject/object index is "
+            f"out of range, first {skipped.first[len(json_file) + 2 :]}"
         )
     return dicts
+
+
+class _OutOfRange:
+    """Count of the pairs whose subject/object index is out of range, and the first one."""
+
+    def __init__(self):
+        self.count, self.first = 0, ""
+
+    def add(self, text: str) -> None:
+        self.first = self.first or text
+        self.count += 1
+
+
+def _index(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _ppdm_image(image, image_root, coco91, hoi_index, verb_classes, stats, skipped, where) -> Dict:
+    """The dataset dict (without ``image_id``) of one PPDM-style image."""
+    file_name = os.path.join(image_root, image["file_name"])
+    if "width" in image and "height" in image:
+        width, height = check_image_size([image["width"], image["height"]], where)
+    else:
+        width, height = _header_size(file_name, where)
+    entities = []
+    for j, ann in enumerate(check_list(image["annotations"], "'annotations'", where)):
+        entry = f"{where}, annotation {j}"
+        if not isinstance(ann, dict) or "bbox" not in ann or "category_id" not in ann:
+            raise ValueError(f"{entry}: expected a dict with keys ['bbox', 'category_id']")
+        category = ann["category_id"]
+        if not _index(category) or category not in coco91:
+            raise ValueError(f"{entry}: category_id {category!r:.40} is no COCO category")
+        entities.append((hico_box(ann["bbox"], "bbox", entry), coco91[category]))
+    builder = PairRecordBuilder(width=width, height=height, stats=stats, where=where)
+    for k, hoi in enumerate(check_list(image["hoi_annotation"], "'hoi_annotation'", where)):
+        pair = f"{where}, hoi_annotation {k}"
+        if not isinstance(hoi, dict) or any(
+            key not in hoi for key in ("subject_id", "object_id", "category_id")
+        ):
+            raise ValueError(f"{pair}: expected keys ['subject_id', 'object_id', 'category_id']")
+        s, o = hoi["subject_id"], hoi["object_id"]
+        if not (_index(s) and _index(o)):
+            raise ValueError(
+                f"{pair}: subject_id / object_id must be integers, got {s!r:.20}, {o!r:.20}"
+            )
+        if not all(0 <= x < len(entities) for x in (s, o)):
+            skipped.add(f"{pair}: ({s!r:.20}, {o!r:.20}) of {len(entities)} annotations")
+            continue
+        verb = check_one_based_id(hoi["category_id"], len(verb_classes), "verb category_id", pair)
+        (box_h, subject_cls), (box_o, obj) = entities[s], entities[o]
+        if subject_cls != PERSON_CATEGORY_ID:
+            raise ValueError(f"{pair}: subject {s} is category {subject_cls}, not a person")
+        hoi_id = hoi_index.get((obj, verb))
+        if hoi_id is None:
+            raise ValueError(
+                f"{pair}: (object {obj} '{COCO_THING_CLASSES[obj]}', verb {verb} "
+                f"'{verb_classes[verb]}') is not in the HOI correspondence table"
+            )
+        if (
+            "hoi_category_id" in hoi
+            and check_one_based_id(hoi["hoi_category_id"], len(hoi_index), "hoi_category_id", pair)
+            != hoi_id
+        ):
+            raise ValueError(
+                f"{pair}: hoi_category_id {hoi['hoi_category_id']} disagrees with (object "
+                f"{obj}, verb {verb}), which is HOI {hoi_id + 1} (1-based)"
+            )
+        builder.add_pair(box_h, box_o, obj, verb, pair_name=f"hoi_annotation {k}")
+    return {
+        "file_name": file_name,
+        "height": height,
+        "width": width,
+        "annotations": builder.annotations,
+        "interactions": builder.interactions,
+    }
 
 
 def count_ppdm_hoi_instances(data: List[Dict], hoi_classes: Sequence[Tuple[int, int]]) -> Counter:
@@ -166,10 +187,23 @@ def count_ppdm_hoi_instances(data: List[Dict], hoi_classes: Sequence[Tuple[int, 
     hoi_index = {tuple(h): i for i, h in enumerate(hoi_classes)}
     counts: Counter = Counter()
     for image in data:
-        categories = [coco91.get(a.get("category_id")) for a in image.get("annotations", [])]
-        for hoi in image.get("hoi_annotation", []):
+        if not isinstance(image, dict):
+            continue
+        annotations = image.get("annotations", [])
+        categories = [
+            (
+                coco91.get(a.get("category_id"))
+                if isinstance(a, dict) and _index(a.get("category_id"))
+                else None
+            )
+            for a in (annotations if isinstance(annotations, list) else [])
+        ]
+        pairs = image.get("hoi_annotation", [])
+        for hoi in pairs if isinstance(pairs, list) else []:
+            if not isinstance(hoi, dict):
+                continue
             o, verb = hoi.get("object_id"), hoi.get("category_id")
-            if isinstance(o, int) and 0 <= o < len(categories) and isinstance(verb, int):
+            if _index(o) and 0 <= o < len(categories) and _index(verb):
                 hoi_id = hoi_index.get((categories[o], verb - 1))
                 if hoi_id is not None:
                     counts[hoi_id] += 1

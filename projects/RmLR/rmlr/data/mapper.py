@@ -5,8 +5,8 @@ Input and output follow ``projects/RmLR/README.md`` ("Dataset dicts", "Mapper ou
 
 Per image the mapper
 
-1. reads the image (``file_name``; a missing or unreadable file raises ``FileNotFoundError`` /
-   ``OSError`` naming the path) and checks it against ``height`` / ``width`` (filled in from the
+1. reads the image (``file_name``; a missing, unreadable or decompression-bomb file raises
+   ``FileNotFoundError`` / ``OSError`` naming the path, :mod:`.image_io`) and checks it against ``height`` / ``width`` (filled in from the
    image when the dict has none, as for V-COCO files without sizes);
 2. applies the augmentations to the image and all ``E`` boxes together (every Detectron2 transform
    moves boxes);
@@ -45,21 +45,12 @@ from detectron2.structures import Boxes, BoxMode, Instances, Keypoints
 from fvcore.transforms.transform import Transform
 
 from .annotation_text import build_hoi_text
+from .image_io import read_image_checked
 from .transforms import build_upt_augmentation
 
 __all__ = ["HOIDatasetMapper"]
 
 logger = logging.getLogger(__name__)
-
-
-def read_image_checked(file_name: str, image_format: str) -> np.ndarray:
-    """``detection_utils.read_image`` with errors that name the path."""
-    try:
-        return utils.read_image(file_name, format=image_format)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"image not found: {file_name}") from e
-    except (OSError, ValueError, SyntaxError) as e:  # PIL's errors on corrupt files
-        raise OSError(f"cannot read image {file_name}: {e}") from e
 
 
 def _check_indices(rows: np.ndarray, columns: int, num: int, what: str, record: Dict) -> np.ndarray:

@@ -3,15 +3,20 @@
 ``where`` arguments are prefixes such as ``"instances_test2015.json: image 12 (name.jpg), pair 3"``.
 """
 
+import contextlib
 import json
 import logging
 import math
+import ntpath
 import os
 import re
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 __all__ = [
     "read_json",
+    "naming_entry",
+    "check_list",
+    "check_file_name",
     "check_id",
     "check_one_based_id",
     "check_box",
@@ -43,30 +48,75 @@ def read_json(json_file: str):
         raise ValueError(f"{json_file}: not a text (JSON) file ({e})") from e
 
 
+@contextlib.contextmanager
+def naming_entry(where: str) -> Iterator[None]:
+    """Turn a ``TypeError`` / ``KeyError`` / ``AttributeError`` / ``IndexError`` /
+    ``OverflowError`` raised while reading one entry (a JSON value of an unexpected type the
+    explicit checks did not foresee) into a ``ValueError`` naming the file and the entry."""
+    try:
+        yield
+    except (TypeError, KeyError, AttributeError, IndexError, OverflowError) as e:
+        detail = f"missing key {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+        raise ValueError(f"{where}: malformed entry ({detail})") from e
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_integral(value) -> bool:
+    """An int, or a float with an integer value (no ``float()`` of huge ints: no overflow)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def check_list(value, what: str, where: str) -> list:
+    """``value`` if it is a JSON list, else ``ValueError``."""
+    if not isinstance(value, list):
+        raise ValueError(
+            f"{where}: {what} must be a list, got {type(value).__name__} {value!r:.60}"
+        )
+    return value
+
+
+def check_file_name(value, where: str) -> str:
+    """An image file name relative to the image root: a non-empty string that is not absolute and
+    has no ``..`` component (it would escape the image root), else ``ValueError``."""
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise ValueError(f"{where}: file name must be a non-empty string, got {value!r:.80}")
+    parts = re.split(r"[\\/]", value)
+    if os.path.isabs(value) or ntpath.isabs(value) or ntpath.splitdrive(value)[0] or ".." in parts:
+        raise ValueError(
+            f"{where}: file name {value!r} is absolute or contains '..': image file names must "
+            "stay inside the image root"
+        )
+    return value
+
+
 def check_id(value, upper: int, what: str, where: str) -> int:
     """An integer id in ``[0, upper)`` (integral floats accepted), else ``ValueError``."""
-    if _is_number(value) and float(value).is_integer() and 0 <= value < upper:
+    if _is_integral(value) and 0 <= value < upper:
         return int(value)
-    raise ValueError(f"{where}: {what} {value!r} out of range [0, {upper})")
+    raise ValueError(f"{where}: {what} {value!r:.60} out of range [0, {upper})")
 
 
 def check_one_based_id(value, num: int, what: str, where: str) -> int:
     """A 1-based id in ``[1, num]`` (PPDM-style files) as a 0-based id, else ``ValueError``."""
-    if _is_number(value) and float(value).is_integer() and 1 <= value <= num:
+    if _is_integral(value) and 1 <= value <= num:
         return int(value) - 1
-    raise ValueError(f"{where}: {what} {value!r} out of range [1, {num}]")
+    raise ValueError(f"{where}: {what} {value!r:.60} out of range [1, {num}]")
 
 
 def check_box(value, what: str, where: str) -> List[float]:
     """Four numbers ``[x1, y1, x2, y2]`` as floats, else ``ValueError`` (geometry is checked by
     :class:`rmlr.data.box_pairs.PairRecordBuilder`)."""
     if isinstance(value, (list, tuple)) and len(value) == 4 and all(map(_is_number, value)):
-        return [float(v) for v in value]
-    raise ValueError(f"{where}: {what} must be 4 numbers [x1, y1, x2, y2], got {value!r}")
+        try:
+            return [float(v) for v in value]
+        except OverflowError:
+            pass
+    raise ValueError(f"{where}: {what} must be 4 numbers [x1, y1, x2, y2], got {value!r:.80}")
 
 
 def check_image_size(value, where: str) -> Tuple[int, int]:
@@ -74,7 +124,7 @@ def check_image_size(value, where: str) -> Tuple[int, int]:
     if (
         isinstance(value, (list, tuple))
         and len(value) == 2
-        and all(_is_number(v) and float(v).is_integer() and v > 0 for v in value)
+        and all(_is_integral(v) and 0 < v < 2**31 for v in value)
     ):
         return int(value[0]), int(value[1])
     raise ValueError(f"{where}: image size must be [width, height] > 0, got {value!r}")

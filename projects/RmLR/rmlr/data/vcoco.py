@@ -22,9 +22,11 @@ Optional fields written by ``datasets/prepare_vcoco.py`` (absent from the fredzz
   annotated. They become ``agent_only: [[subject_index, verb_id], ...]`` in the dict (the person is
   an entity of ``annotations``), which the V-COCO evaluator needs for scenarios 1 and 2.
 
-Bad input: an unreadable file, a JSON that is not this format, missing keys, lists of different
-lengths, a ``classes`` / ``objects`` list that is not V-COCO's, an action or object id out of range
-and an empty dataset raise ``ValueError`` naming the file and the entry; boxes are handled as in
+Bad input: an unreadable file, a JSON that is not this format, missing keys, a value of the wrong
+JSON type, lists of different lengths, a ``classes`` / ``objects`` list that is not V-COCO's, an
+action or object id out of range, an image id used twice, a file name that is absolute or contains
+``..`` (it would escape the image root) and an empty dataset raise ``ValueError`` naming the file
+and the entry; boxes are handled as in
 :mod:`rmlr.data.box_pairs` (clip when the size is known, or skip the pair; counted and logged).
 ``filter_empty=True`` (training) drops images without interactions and logs the count.
 """
@@ -46,7 +48,17 @@ from .metadata import (
     register_metadata,
     vcoco_valid_verbs_per_object,
 )
-from .parsing import check_box, check_id, check_image_size, finish_dicts, read_json
+from .parsing import (
+    check_box,
+    check_file_name,
+    check_id,
+    check_image_size,
+    check_list,
+    check_one_based_id,
+    finish_dicts,
+    naming_entry,
+    read_json,
+)
 
 __all__ = ["load_vcoco_json", "register_vcoco"]
 
@@ -65,6 +77,9 @@ def _check_header(data, json_file: str) -> None:
     missing = [k for k in _KEYS if k not in data]
     if missing:
         raise ValueError(f"{json_file}: V-COCO file without keys {missing}")
+    for key in _KEYS + ("size",):
+        if key in data:
+            check_list(data[key], f"'{key}'", json_file)
     classes = [normalize_class_name(c) for c in data["classes"]]
     if classes != [normalize_class_name(c) for c in VCOCO_ACTION_ROLES]:
         raise ValueError(
@@ -91,48 +106,61 @@ def load_vcoco_json(json_file: str, image_root: str, *, filter_empty: bool = Fal
     _check_header(data, json_file)
     image_root = os.path.abspath(image_root)
     sizes = data.get("size")
-    num_actions = len(VCOCO_ACTION_ROLES)
     stats = PairStats()
-    dicts = []
+    dicts, seen_ids = [], {}
     for i, (ann, image_id) in enumerate(zip(data["annotations"], data["images"])):
         if not isinstance(ann, dict) or any(k not in ann for k in _PAIR_KEYS):
             raise ValueError(
                 f"{json_file}: image {i}: annotation must be a dict with keys {list(_PAIR_KEYS)}"
             )
-        where = f"{json_file}: image {i} ({ann['file_name']})"
-        lengths = {k: len(ann[k]) for k in _PAIR_KEYS[:4]}
-        if len(set(lengths.values())) != 1:
-            raise ValueError(f"{where}: pair lists of different lengths {lengths}")
-        width, height = check_image_size(sizes[i], where) if sizes is not None else (None, None)
-        builder = PairRecordBuilder(width=width, height=height, stats=stats, where=where)
-        for k in range(lengths["actions"]):
-            pair = f"{where}, pair {k}"
-            action = check_id(ann["actions"][k], num_actions, "action", pair)
-            obj = check_id(ann["objects"][k] - 1, len(COCO_THING_CLASSES), "object - 1", pair)
-            box_h = check_box(ann["boxes_h"][k], "boxes_h", pair)
-            box_o = check_box(ann["boxes_o"][k], "boxes_o", pair)
-            builder.add_pair(box_h, box_o, obj, action, pair_name=f"pair {k}")
-        agent_only = _agent_only(ann, builder, num_actions, where)
-        record = {
-            "file_name": os.path.join(image_root, ann["file_name"]),
-            "image_id": check_id(image_id, 2**63, "image id", where),
-            "annotations": builder.annotations,
-            "interactions": builder.interactions,
-        }
-        if width is not None:
-            record.update(height=height, width=width)
-        if agent_only is not None:
-            record["agent_only"] = agent_only
+        file_name = check_file_name(ann["file_name"], f"{json_file}: image {i}")
+        where = f"{json_file}: image {i} ({file_name})"
+        image_id = check_id(image_id, 2**63, "image id", where)
+        if image_id in seen_ids:
+            raise ValueError(
+                f"{where}: image id {image_id} is also the id of image {seen_ids[image_id]}: "
+                "image ids must be unique (predictions and the evaluation find images by id)"
+            )
+        seen_ids[image_id] = i
+        with naming_entry(where):
+            record = _vcoco_image(ann, sizes[i] if sizes is not None else None, stats, where)
+        record.update(file_name=os.path.join(image_root, file_name), image_id=image_id)
         dicts.append(record)
     stats.log(logger, json_file)
     return finish_dicts(dicts, json_file, filter_empty)
+
+
+def _vcoco_image(ann: Dict, size, stats: PairStats, where: str) -> Dict:
+    """The dataset dict (without ``file_name`` / ``image_id``) of one V-COCO image."""
+    num_actions = len(VCOCO_ACTION_ROLES)
+    lengths = {k: len(check_list(ann[k], f"'{k}'", where)) for k in _PAIR_KEYS[:4]}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"{where}: pair lists of different lengths {lengths}")
+    width, height = check_image_size(size, where) if size is not None else (None, None)
+    builder = PairRecordBuilder(width=width, height=height, stats=stats, where=where)
+    for k in range(lengths["actions"]):
+        pair = f"{where}, pair {k}"
+        action = check_id(ann["actions"][k], num_actions, "action", pair)
+        # 1-based in the file (0 is background)
+        obj = check_one_based_id(ann["objects"][k], len(COCO_THING_CLASSES), "object", pair)
+        box_h = check_box(ann["boxes_h"][k], "boxes_h", pair)
+        box_o = check_box(ann["boxes_o"][k], "boxes_o", pair)
+        builder.add_pair(box_h, box_o, obj, action, pair_name=f"pair {k}")
+    agent_only = _agent_only(ann, builder, num_actions, where)
+    record = {"annotations": builder.annotations, "interactions": builder.interactions}
+    if width is not None:
+        record.update(height=height, width=width)
+    if agent_only is not None:
+        record["agent_only"] = agent_only
+    return record
 
 
 def _agent_only(ann: Dict, builder: PairRecordBuilder, num_actions: int, where: str):
     """``[[subject_index, verb_id], ...]`` from the optional agent-only fields, else ``None``."""
     if "agent_only_boxes_h" not in ann and "agent_only_actions" not in ann:
         return None
-    boxes, actions = ann.get("agent_only_boxes_h", []), ann.get("agent_only_actions", [])
+    boxes = check_list(ann.get("agent_only_boxes_h", []), "'agent_only_boxes_h'", where)
+    actions = check_list(ann.get("agent_only_actions", []), "'agent_only_actions'", where)
     if len(boxes) != len(actions):
         raise ValueError(f"{where}: agent_only_boxes_h and agent_only_actions differ in length")
     result = []

@@ -3,25 +3,38 @@
 * :func:`resolve_device`: ``train.device = "auto"`` picks CUDA when present, else CPU.
 * :func:`check_weight_sources`: refuse, before anything is built, a run that would silently use
   random weights (a missing ``train.init_checkpoint``, a missing entity-detector checkpoint or
-  text-teacher folder, or an RmLR model whose frozen DETR gets weights from nowhere).
+  text-teacher folder, or an RmLR model whose frozen DETR gets weights from nowhere, decided from
+  the checkpoint's contents).
 * :func:`check_dataset_classes`: refuse a model whose ``num_verbs`` differs from the verb count of
   a dataset the config trains, tests or takes valid verbs from (e.g. a new dataset registered
   with another verb list while ``model.num_verbs`` stayed at HICO-DET's 117).
-* :func:`build_resumable_train_loader`: instantiate ``dataloader.train`` with a
-  :class:`ResumableTrainingSampler` that starts after the samples a resumed run already used.
+* :func:`build_resumable_train_loader`: instantiate ``dataloader.train`` as a
+  :class:`~rmlr.engine.train_loader.ResumableTrainLoader`, whose checkpointed state makes
+  ``--resume`` continue with exactly the batches of an uninterrupted run.
 """
 
 import logging
 import os
-from typing import Any, List, Optional
+from typing import Any, List, Mapping, Optional
 
 import torch
 from detectron2.config import instantiate
-from detectron2.data import MetadataCatalog
+from detectron2.data import MetadataCatalog, build_detection_train_loader
 from detectron2.utils.registry import locate
 from omegaconf import DictConfig, ListConfig
 
-from .sampler import ResumableTrainingSampler
+from ..checkpoint import is_url
+from .train_loader import ResumableTrainLoader
+from .weights import checkpoint_has_entity_detector
+
+_LOADER_ARGS = (
+    "dataset",
+    "mapper",
+    "total_batch_size",
+    "aspect_ratio_grouping",
+    "num_workers",
+    "collate_fn",
+)
 
 __all__ = [
     "resolve_device",
@@ -60,36 +73,51 @@ def _looks_like_path(name: str) -> bool:
     return os.path.exists(name) or name.startswith((".", "/", "~")) or name.count("/") > 1
 
 
-def check_weight_sources(cfg, *, eval_only: bool = False, resume: bool = False) -> None:
+def check_weight_sources(
+    cfg, *, eval_only: bool = False, resume: bool = False, checkpoint: Optional[Mapping] = None
+) -> None:
     """Raise ``FileNotFoundError``/``ValueError`` naming the config key and path when a run would
     start from weights that do not exist.
 
-    Checked: ``train.init_checkpoint`` (required with ``eval_only``), the frozen entity
-    detector's ``model.entity_detector.checkpoint``, the text teacher's local folder
-    ``model.text_teacher.model_name_or_path`` (a hub name is left to the teacher, which fails
-    clearly offline). An RmLR model whose entity detector has no checkpoint needs either
-    ``train.init_checkpoint`` (a full RmLR checkpoint), a resumable checkpoint, or the explicit
-    ``train.allow_random_entity_detector=True`` (tests only).
+    Checked: ``train.init_checkpoint`` (required with ``eval_only``, which then loads the whole
+    model from it), the frozen entity detector's ``model.entity_detector.checkpoint`` (training),
+    the text teacher's local folder ``model.text_teacher.model_name_or_path`` (a hub name is left
+    to the teacher, which fails clearly offline). URLs (``https://``, ``detectron2://``) are checked when downloaded. An RmLR
+    model whose entity detector has no checkpoint needs a model checkpoint that holds the
+    detector's tensors (``checkpoint``: the content of ``train.init_checkpoint`` or of the
+    checkpoint resumed from, when the caller has read it), a resumable checkpoint, or the
+    explicit ``train.allow_random_entity_detector=True`` (tests only).
     """
     init = _get(cfg, "train.init_checkpoint", "") or ""
-    if init and not os.path.isfile(os.path.expanduser(init)):
+    if init and not is_url(init) and not os.path.isfile(os.path.expanduser(init)):
         raise FileNotFoundError(f"train.init_checkpoint={init!r}: no such file")
     if eval_only and not init:
         raise ValueError("--eval-only needs train.init_checkpoint=<a trained checkpoint>")
 
     detector_ckpt = _get(cfg, "model.entity_detector.checkpoint", None)
+    if eval_only:
+        detector_ckpt = None  # the whole model, frozen DETR included, comes from init (strictly)
     if detector_ckpt:
-        if not os.path.isfile(os.path.expanduser(detector_ckpt)):
+        if not is_url(detector_ckpt) and not os.path.isfile(os.path.expanduser(detector_ckpt)):
             raise FileNotFoundError(
                 f"model.entity_detector.checkpoint={detector_ckpt!r}: no such file. Convert a DETR "
-                "checkpoint with tools/convert_detr_weights.py or train one (stage 1, README)."
+                "checkpoint with tools/convert_detr_weights.py or train one (stage 1, README), or "
+                "give a full RmLR checkpoint (train.init_checkpoint), which holds the DETR."
             )
-    elif detector_ckpt is not None and not init and not resume:
-        if not _get(cfg, "train.allow_random_entity_detector", False):
+    elif detector_ckpt is not None and not resume:
+        if _get(cfg, "train.allow_random_entity_detector", False):
+            return
+        if not init:
             raise ValueError(
                 "model.entity_detector.checkpoint is empty and train.init_checkpoint is empty: the "
                 "frozen DETR would keep random weights. Give one of them (or set "
                 "train.allow_random_entity_detector=True for a smoke test)."
+            )
+        if checkpoint is not None and not checkpoint_has_entity_detector(checkpoint):
+            raise ValueError(
+                f"train.init_checkpoint={init!r} holds no entity_detector.* tensors and "
+                "model.entity_detector.checkpoint is empty: the frozen DETR would keep random "
+                "weights. Give the stage-1 DETR with model.entity_detector.checkpoint=..."
             )
 
     teacher = _get(cfg, "model.text_teacher.model_name_or_path", None)
@@ -136,21 +164,26 @@ def check_dataset_classes(cfg) -> None:
                 )
 
 
-def build_resumable_train_loader(
-    loader_cfg, *, start_iter: int, samples_per_iter: int, seed: Optional[int]
-):
-    """Instantiate a ``dataloader.train`` node whose builder takes ``dataset`` and ``sampler``
-    (like Detectron2's ``build_detection_train_loader``), with a sampler that skips the
-    ``start_iter * samples_per_iter`` samples (global, all ranks) an earlier run consumed."""
-    kwargs = {k: v for k, v in loader_cfg.items() if k not in ("_target_", "dataset", "sampler")}
-    dataset = instantiate(loader_cfg.dataset)
-    if len(dataset) == 0:
-        raise ValueError("dataloader.train.dataset is empty")
-    sampler = ResumableTrainingSampler(
-        len(dataset), shuffle=True, seed=seed, start=start_iter * samples_per_iter
-    )
-    kwargs = {k: instantiate(v) for k, v in kwargs.items()}
+def build_resumable_train_loader(loader_cfg, *, seed: Optional[int]) -> ResumableTrainLoader:
+    """A :class:`ResumableTrainLoader` from a ``dataloader.train`` node written for Detectron2's
+    ``build_detection_train_loader`` (``dataset``, ``mapper``, ``total_batch_size`` and optionally
+    ``aspect_ratio_grouping``, ``num_workers``, ``collate_fn``), whose state makes ``--resume``
+    exact. Another builder or a ``sampler`` in the node is refused, naming the key."""
     target = loader_cfg._target_
     if isinstance(target, str):
         target = locate(target)
-    return target(dataset=dataset, sampler=sampler, **kwargs)
+    if target is not build_detection_train_loader:
+        raise ValueError(
+            f"dataloader.train._target_={getattr(target, '__qualname__', target)!r}: the training "
+            "entry builds its own resumable loader from the arguments of Detectron2's "
+            "build_detection_train_loader; use L(build_detection_train_loader)(...)"
+        )
+    unknown = set(loader_cfg) - {"_target_", "sampler", *_LOADER_ARGS}
+    if unknown or loader_cfg.get("sampler") is not None:
+        raise ValueError(
+            f"dataloader.train: {sorted(unknown) or ['sampler']} not supported by the resumable "
+            "loader (its sampler is ResumableTrainingSampler, seeded by train.seed)"
+        )
+    kwargs = {k: instantiate(loader_cfg[k]) for k in _LOADER_ARGS if k in loader_cfg}
+    dataset = kwargs.pop("dataset")
+    return ResumableTrainLoader(dataset, seed=seed, **kwargs)

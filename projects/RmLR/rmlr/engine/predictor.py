@@ -1,18 +1,17 @@
 """Run a trained config on single images (the demo's engine), like Detectron2's DefaultPredictor
 but for LazyConfigs and HOI outputs."""
 
-import os
 from typing import List, Optional
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.data import MetadataCatalog
 from detectron2.data import transforms as T
 from detectron2.structures import Instances
 
 from .defaults import _dataset_names, _get, resolve_device
+from .weights import load_model_for_inference
 
 __all__ = ["HOIPredictor", "hoi_rows", "metadata_from_config"]
 
@@ -32,21 +31,19 @@ class HOIPredictor:
 
     Args:
         cfg: a LazyConfig with ``model`` and (optionally) ``dataloader.test``.
-        checkpoint: weights to load; default ``cfg.train.init_checkpoint``. Must exist.
+        checkpoint: weights to load (a local path or an ``https://`` / ``detectron2://`` URL);
+            default ``cfg.train.init_checkpoint``. Read safely and loaded strictly; a full RmLR
+            checkpoint needs no other file (its frozen DETR is in it).
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
     """
 
     def __init__(self, cfg, *, checkpoint: Optional[str] = None, device: str = "auto"):
         checkpoint = checkpoint or cfg.train.get("init_checkpoint", "")
-        if not checkpoint or not os.path.isfile(checkpoint):
+        if not checkpoint:
             raise FileNotFoundError(
-                f"checkpoint {checkpoint!r} does not exist: give a trained model "
-                "(train.init_checkpoint=... or --checkpoint)"
+                "no checkpoint: give a trained model (train.init_checkpoint=... or --checkpoint)"
             )
-        self.model = instantiate(cfg.model)
-        self.model.eval()
-        self.model.to(resolve_device(device))
-        DetectionCheckpointer(self.model).load(checkpoint)
+        self.model = load_model_for_inference(cfg, checkpoint, device=resolve_device(device))
         self.augmentations = T.AugmentationList(self._test_augmentations(cfg))
         self.metadata = metadata_from_config(cfg)
 

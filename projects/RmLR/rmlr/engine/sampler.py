@@ -46,6 +46,17 @@ class ResumableTrainingSampler(Sampler):
         stream = self._infinite_indices(skipped_epochs)
         yield from itertools.islice(stream, offset + self._rank, None, self._world_size)
 
+    def index_at(self, position: int) -> int:
+        """The dataset index at global ``position`` of the stream (any rank's)."""
+        epoch, offset = divmod(position, self._size)
+        if not self._shuffle:
+            return offset
+        g = torch.Generator()
+        g.manual_seed(self._seed)
+        for _ in range(epoch):
+            torch.randperm(self._size, generator=g)
+        return int(torch.randperm(self._size, generator=g)[offset])
+
     def _infinite_indices(self, skipped_epochs: int):
         g = torch.Generator()
         g.manual_seed(self._seed)

@@ -13,6 +13,11 @@ the total norm of all trainable parameters after unscaling, as UPT does (max nor
 
 The data loader iterator is created on the first step, not in the constructor, so the training
 script can build the loader after resuming a checkpoint (the sampler then skips what was seen).
+
+For an exact ``--resume`` the trainer's state (saved in every checkpoint) also holds, per rank, the
+random state and the data loader's state (:meth:`HOITrainer.rank_state`, gathered from all ranks
+by :class:`~rmlr.engine.resume.StateCheckpointer`); :meth:`HOITrainer.resume_rank_state` hands the
+loader its state and restores the random state just before the first resumed step.
 """
 
 import contextlib
@@ -22,6 +27,8 @@ import torch
 from detectron2.engine import SimpleTrainer
 from detectron2.engine.train_loop import TrainerBase
 from torch.nn.parallel import DistributedDataParallel
+
+from .rng_state import capture_rng_state, restore_rng_state
 
 __all__ = ["HOITrainer"]
 
@@ -62,6 +69,9 @@ class HOITrainer(SimpleTrainer):
         self.clip_grad_norm_type = clip_grad_norm_type
         self.grad_scaler = torch.amp.GradScaler("cuda") if amp else None
         self._iterator = None
+        self.rank_states = None  # every rank's rank_state() at the last checkpoint
+        self.resumed_rank_states = None  # the same, read from the checkpoint resumed from
+        self._rng_to_restore = None
 
     @property
     def _data_loader_iter(self):
@@ -111,13 +121,34 @@ class HOITrainer(SimpleTrainer):
         else:
             self.optimizer.step()
 
+    def rank_state(self) -> dict:
+        """This process's random state and data-loader state (if the loader has one)."""
+        loader_state = getattr(self.data_loader, "state_dict", None)
+        return {"rng": capture_rng_state(), "data": loader_state() if loader_state else None}
+
+    def resume_rank_state(self, state: dict) -> None:
+        """Give the data loader its state now and restore the random state in
+        :meth:`before_train`, after everything else that draws random numbers was built."""
+        if state.get("data") is not None:
+            self.data_loader.load_state_dict(state["data"])
+        self._rng_to_restore = state["rng"]
+
+    def before_train(self):
+        super().before_train()
+        if self._rng_to_restore is not None:
+            restore_rng_state(self._rng_to_restore)
+            self._rng_to_restore = None
+
     def state_dict(self):
         ret = super().state_dict()
         if self.grad_scaler is not None:
             ret["grad_scaler"] = self.grad_scaler.state_dict()
+        if self.rank_states is not None:
+            ret["rank_states"] = self.rank_states
         return ret
 
     def load_state_dict(self, state_dict):
         super().load_state_dict(state_dict)
         if self.grad_scaler is not None and "grad_scaler" in state_dict:
             self.grad_scaler.load_state_dict(state_dict["grad_scaler"])
+        self.resumed_rank_states = state_dict.get("rank_states")

@@ -19,13 +19,15 @@ Format (``.json`` or gzip-compressed ``.json.gz``): a JSON list with one entry p
   given. Images of the dataset without an entry have no detections. The order of ``hoi`` within an
   entry breaks ties in score.
 
-Errors name the entry (its index, image id and file name) and the offending prediction.
+Errors name the file, the entry (its index, image id and file name) and the offending prediction;
+a missing, empty, truncated or corrupt file (gzip or JSON) is a ``ValueError`` naming the file.
 """
 
 import gzip
 import json
 import math
 import os
+import zlib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -121,9 +123,24 @@ def _open(path: str, mode: str):
 
 
 def load_predictions(path: str) -> List[Dict[str, Any]]:
-    """Read a predictions file (``.json`` or gzip-compressed, detected from its content)."""
-    with _open(path, "r") as f:
-        entries = json.load(f)
+    """Read a predictions file (``.json`` or gzip-compressed, detected from its content).
+
+    Raises ``FileNotFoundError`` or ``ValueError`` naming ``path`` for a missing, empty,
+    truncated or corrupt file (gzip or JSON) and for JSON that is not a list."""
+    try:
+        with _open(path, "r") as f:
+            entries = json.load(f)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"predictions file {path}: no such file") from e
+    except (gzip.BadGzipFile, zlib.error, EOFError) as e:
+        raise ValueError(f"{path}: corrupt or truncated gzip file ({type(e).__name__}: {e})") from e
+    except json.JSONDecodeError as e:
+        empty = e.pos == 0 and not e.doc.strip()
+        raise ValueError(
+            f"{path}: " + ("empty file" if empty else f"not a valid JSON predictions file ({e})")
+        ) from e
+    except (UnicodeDecodeError, RecursionError) as e:
+        raise ValueError(f"{path}: not a JSON text file ({type(e).__name__})") from e
     if not isinstance(entries, list):
         raise ValueError(
             f"{path}: expected a JSON list of per-image entries, got {type(entries).__name__}"
@@ -200,7 +217,7 @@ def _entry_record(entry: Mapping[str, Any], where: str) -> Dict[str, np.ndarray]
             cls[k] = -1 if c is None else _integer(c)
             verbs[k] = _integer(p["verb"])
             scores[k] = _number(p["score"])
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             detail = f"missing field {e}" if isinstance(e, KeyError) else str(e)
             raise ValueError(f"{where}: hoi[{k}]: {detail}") from None
     return make_record(subj, obj, cls, verbs, scores)
@@ -208,13 +225,18 @@ def _entry_record(entry: Mapping[str, Any], where: str) -> Dict[str, np.ndarray]
 
 def _number(x) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise ValueError(f"{x!r} is not a number")
-    return float(x)
+        raise ValueError(f"{x!r:.40} is not a number")
+    try:
+        return float(x)
+    except OverflowError:
+        raise ValueError(f"{x!r:.40} is too large") from None
 
 
 def _integer(x) -> int:
     if isinstance(x, bool) or not isinstance(x, int):
-        raise ValueError(f"{x!r} is not an integer")
+        raise ValueError(f"{x!r:.40} is not an integer")
+    if not -(2**63) <= x < 2**63:
+        raise ValueError(f"{x!r:.40} is out of the int64 range")
     return x
 
 
@@ -224,31 +246,47 @@ def _number_box(box) -> List[float]:
     return [_number(v) for v in box]
 
 
-def entries_to_records(entries: Sequence[Mapping[str, Any]], dataset_dicts, spec: PredictionSpec):
+def entries_to_records(
+    entries: Sequence[Mapping[str, Any]], dataset_dicts, spec: PredictionSpec, source: str = ""
+):
     """Validate predictions-file entries against a dataset and convert them to records.
+
+    Args:
+        source: the predictions file, named in errors.
 
     Returns:
         dict image_id -> record, in dataset order.
 
     Raises:
-        ValueError: naming the entry, for an unknown image, a duplicate entry or a bad prediction.
+        ValueError: naming the file and the entry, for an ``image_id`` that is not an integer, a
+            ``file_name`` that is not a string, an unknown image, a duplicate entry or a bad
+            prediction.
     """
     by_id = {d["image_id"]: d for d in dataset_dicts}
     by_name = {os.path.basename(d["file_name"]): d for d in dataset_dicts}
     records: Dict[int, Dict[str, np.ndarray]] = {}
+    prefix = f"{source}: " if source else ""
     for i, entry in enumerate(entries):
         if not isinstance(entry, Mapping):
-            raise ValueError(f"entry {i}: expected an object with file_name, image_id and hoi")
+            raise ValueError(
+                f"{prefix}entry {i}: expected an object with file_name, image_id and hoi"
+            )
         image_id, file_name = entry.get("image_id"), entry.get("file_name")
-        where = f"entry {i} (image_id {image_id!r}, file_name {file_name!r})"
+        where = f"{prefix}entry {i} (image_id {image_id!r:.40}, file_name {file_name!r:.80})"
+        if image_id is not None and (isinstance(image_id, bool) or not isinstance(image_id, int)):
+            raise ValueError(f"{where}: image_id must be an integer")
+        if file_name is not None and not isinstance(file_name, str):
+            raise ValueError(f"{where}: file_name must be a string")
+        if image_id is None and file_name is None:
+            raise ValueError(f"{where}: needs an image_id or a file_name")
         d = (
             by_id.get(image_id)
             if image_id is not None
-            else by_name.get(os.path.basename(str(file_name)))
+            else by_name.get(os.path.basename(file_name))
         )
         if d is None:
             raise ValueError(f"{where}: unknown image (not in the dataset)")
-        if file_name is not None and os.path.basename(str(file_name)) != os.path.basename(
+        if file_name is not None and os.path.basename(file_name) != os.path.basename(
             d["file_name"]
         ):
             raise ValueError(

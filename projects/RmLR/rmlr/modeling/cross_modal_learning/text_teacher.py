@@ -22,8 +22,9 @@ truncated. The encoder is frozen (eval mode, no gradient), so every output is a 
 its input string: outputs are cached by string (an LRU of ``cache_size`` strings, kept on
 ``cache_device``: host memory by default, about 30-80 KB per annotation text of a 512-d encoder, so
 HICO-DET's 37,633 training texts take 1-3 GB of RAM per process rather than of GPU memory),
-repeated sentences cost nothing, and the strings of a batch not yet cached are encoded in
-one padded call.
+repeated sentences cost nothing, and each string not yet cached is encoded alone (no padding),
+so its output is bit for bit the same whichever strings share its batch or were cached before:
+``--resume``, whose cache starts empty, then trains exactly like an uninterrupted run.
 
 The Hugging Face model is loaded on first use, never at construction: building RmLR for inference
 does not need ``transformers`` or any text weights, and ``transformers`` is imported only here. The
@@ -220,7 +221,7 @@ class TextTeacher(nn.Module):
 
     @torch.no_grad()
     def encode(self, texts: Sequence[str]) -> Dict[str, _Encoded]:
-        """Outputs for each distinct string; the uncached ones are encoded in one call."""
+        """Outputs for each distinct string; each uncached one is encoded alone."""
         if not self.is_loaded:
             self.load()
         device = self._device_anchor.device
@@ -233,31 +234,31 @@ class TextTeacher(nn.Module):
                 out[t] = self._cache[t]
             else:
                 missing.append(t)
-        if missing:
+        for t in missing:
+            # One call per string, no padding: the output is the same bits whatever else was
+            # uncached in this batch (padded batches change the kernels' shapes, hence the last
+            # bits), so a resumed run, whose cache starts empty, trains exactly like the original.
             batch = self._tokenizer(
-                missing,
-                padding=True,
+                [t],
                 truncation=True,
                 max_length=self.max_length,
                 return_offsets_mapping=True,
                 return_tensors="pt",
             )
-            offsets = batch.pop("offset_mapping")
-            states = self._encoder(**batch.to(device)).last_hidden_state.float()
-            self.num_encoded += len(missing)
+            offsets = batch.pop("offset_mapping")[0]
+            states = self._encoder(**batch.to(device)).last_hidden_state[0].float()
             states = states.to(self.cache_device)
-            real = (offsets[:, :, 1] > offsets[:, :, 0]) & batch["attention_mask"].bool().cpu()
-            for i, t in enumerate(missing):
-                keep = real[i]
-                entry = _Encoded(
-                    cls=states[i, 0].clone(),
-                    tokens=states[i, keep.to(states.device)].clone(),
-                    offsets=offsets[i, keep],
-                )
-                out[t] = entry
-                self._cache[t] = entry
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            keep = offsets[:, 1] > offsets[:, 0]  # word tokens: specials have empty spans
+            entry = _Encoded(
+                cls=states[0].clone(),
+                tokens=states[keep.to(states.device)].clone(),
+                offsets=offsets[keep],
+            )
+            out[t] = entry
+            self._cache[t] = entry
+        self.num_encoded += len(missing)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
         return out
 
     def forward(self, hoi_texts: Sequence[dict]) -> TeacherOutput:

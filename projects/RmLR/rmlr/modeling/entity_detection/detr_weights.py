@@ -22,11 +22,11 @@ Inputs are renamed to the official layout, then to ours, by tables of template p
 direction the exact inverse of the other; the exports use the reverse). Every rename is logged;
 a key matching no rule is an error; ``num_batches_tracked`` is dropped; the result must have
 exactly the keys and shapes of the detector the weights describe (built on the meta device).
-Files are read with ``weights_only=True`` (plus ``argparse.Namespace``, official DETR's ``args``).
+Files are read by :func:`rmlr.checkpoint.read_checkpoint` (``weights_only=True`` plus
+``argparse.Namespace``, official DETR's ``args``; local paths and URLs).
 Idea from https://github.com/facebookresearch/detr/blob/main/d2/converter.py
 """
 
-import argparse
 import logging
 import os
 import re
@@ -36,6 +36,7 @@ from typing import Dict, List, Mapping
 import torch
 from detectron2.data.datasets.builtin_meta import COCO_CATEGORIES
 
+from ...checkpoint import CheckpointError, atomic_write, file_sha256, read_checkpoint
 from .detr import DETR, DETRDetector
 from .detr_backbone import build_detr_resnet
 from .detr_transformer import DETRTransformer
@@ -387,20 +388,10 @@ def validate_detector_state(state: Mapping[str, torch.Tensor], num_classes: int 
     _compare(state, _expected_state(state), "converted state dict")
 
 
-def _load_torch(path: str):
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # unpickling errors come in many types; all mean the same here
-        raise WeightConversionError(
-            f"cannot read '{path}' with weights_only=True ({type(e).__name__}: {e}); "
-            "re-save only its tensors (e.g. torch.save({'model': state_dict}, path))"
-        ) from e
-
-
-def load_checkpoint_file(path: str, fmt: str = "official"):
-    """Read a checkpoint without executing code: safetensors, or ``torch.load`` with
-    ``weights_only=True``. For ``hf``, a folder is searched for ``model.safetensors`` then
+def load_checkpoint_file(path: str, fmt: str = "official", what: str = "DETR checkpoint"):
+    """Read a checkpoint without executing code (:func:`rmlr.checkpoint.read_checkpoint`:
+    safetensors, ``torch.load(weights_only=True)``, an allow-list unpickler for ``.pkl``; local
+    paths and URLs). For ``hf``, a local folder is searched for ``model.safetensors`` then
     ``pytorch_model.bin``."""
     if fmt == "hf" and os.path.isdir(path):
         for name in ("model.safetensors", "pytorch_model.bin"):
@@ -409,13 +400,10 @@ def load_checkpoint_file(path: str, fmt: str = "official"):
                 break
         else:
             raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in '{path}'")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: '{path}'")
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
-
-        return load_file(path, device="cpu")
-    return _load_torch(path)
+    try:
+        return read_checkpoint(path, what=what)
+    except CheckpointError as e:
+        raise WeightConversionError(str(e)) from e
 
 
 def convert_checkpoint(path: str, fmt: str) -> Dict[str, torch.Tensor]:
@@ -428,17 +416,19 @@ def convert_checkpoint(path: str, fmt: str) -> Dict[str, torch.Tensor]:
 
 
 def save_checkpoint(state: Mapping[str, torch.Tensor], path: str) -> None:
-    """Write ``{"model": state}``, loadable by Detectron2's checkpointer."""
+    """Write ``{"model": state}`` atomically, loadable by Detectron2's checkpointer; logs its
+    sha256."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    torch.save({"model": {k: v.contiguous() for k, v in state.items()}}, path)
-    logger.info(f"wrote {len(state)} tensors to '{path}'")
+    data = {"model": {k: v.contiguous() for k, v in state.items()}}
+    atomic_write(path, lambda f: torch.save(data, f))
+    logger.info(f"wrote {len(state)} tensors to '{path}' (sha256 {file_sha256(path)})")
 
 
 def load_detector_checkpoint(model: torch.nn.Module, path: str) -> None:
-    """Load ``{"model": state_dict}`` (a converted checkpoint or a Detectron2 training output)
-    into ``model`` with exact key and shape matching; any mismatch raises naming the keys and
-    ``path``."""
-    checkpoint = load_checkpoint_file(path)
+    """Load ``{"model": state_dict}`` (a converted checkpoint or a Detectron2 training output; a
+    local path or a URL) into ``model`` with exact key and shape matching; any mismatch raises
+    naming the keys and ``path``."""
+    checkpoint = load_checkpoint_file(path, what="model.entity_detector.checkpoint")
     if not isinstance(checkpoint, Mapping) or "model" not in checkpoint:
         raise WeightConversionError(
             f"{path}: no 'model' entry; convert DETR weights with tools/convert_detr_weights.py"
