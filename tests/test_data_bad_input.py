@@ -324,7 +324,7 @@ def test_optional_keypoints_load_in_detectron2_convention(tmp_path):
 @pytest.mark.parametrize(
     "keypoints_h, message",
     [
-        ("nope", r"image 0 \(img.jpg\): keypoints_h must be a list"),
+        ("nope", r"image 0 \(img.jpg\): 'keypoints_h' must be a list, got str"),
         ([], "pair lists of different lengths"),
         ([[1, 2]], r"image 0, pair 0: keypoints_h must be a flat list"),
         ([[1, 2, 3]], r"pair 0: keypoints_h keypoint 0 has visibility 3"),

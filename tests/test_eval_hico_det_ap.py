@@ -162,6 +162,21 @@ def test_eleven_point_thresholds_are_matlabs(num_gt, num_tp, expected):
     assert evaluate(dicts, records).ap_default[0] == pytest.approx(expected, abs=1e-15)
 
 
+def test_recall_of_exactly_three_tenths_misses_matlabs_t_0_3():
+    # MATLAB: any((0:0.1:1) == 0.3) is false; its fourth threshold is 3 * 0.1. A class whose
+    # recall stops at exactly 3/10 with precision 1 passes t = 0, 0.1, 0.2 only: AP = 3/11, where
+    # thresholds k / 10 gave 4/11.
+    assert RECALL_THRESHOLDS[3] == 3 * 0.1 != 0.3
+    assert list(RECALL_THRESHOLDS[6:]) == [0.6, 0.7, 0.8, 0.9, 1.0]
+    dicts = [image_dict(i, [(H, O, 1, 0)]) for i in range(10)]
+    records = {i: record([(H, O, 1, 0, 0.9)]) for i in range(3)}
+    assert evaluate(dicts, records).ap_default[0] == pytest.approx(3 / 11, abs=1e-15)
+    # and 6 of 20 the same
+    dicts = [image_dict(i, [(H, O, 1, 0)]) for i in range(20)]
+    records = {i: record([(H, O, 1, 0, 0.9)]) for i in range(6)}
+    assert evaluate(dicts, records).ap_default[0] == pytest.approx(3 / 11, abs=1e-15)
+
+
 def _random_dataset(rng, num_images=40):
     hois = [(1, 0), (1, 1), (1, 2), (2, 0), (2, 2), (0, 1)]
     dicts = []

@@ -69,7 +69,7 @@ def image():
 
 def _train_net(argv):
     net = load_script("tools/lazyconfig_train_net.py", "hardening_train_net")
-    return net.main(net.default_argument_parser().parse_args(argv))
+    return net.main(net.get_parser().parse_args(argv))
 
 
 # --- strict loading -------------------------------------------------------------------------------

@@ -24,9 +24,12 @@ Conventions reproduced from the official code:
 * Because the chosen pair does not depend on coverage, the greedy loop is equivalent to: a
   detection is a true positive iff its best overlap is ``>= 0.5`` and it is the first such
   detection (in ranked order) that chose that pair. This is what makes full vectorization exact.
-* 11-point interpolated AP, ``mean_t max(prec[rec >= t])`` over ``t = k / 10`` (``k = 0..10``),
-  which are the doubles MATLAB's ``0:0.1:1`` produces (``numpy.arange(0, 1.1, 0.1)`` is not),
-  accumulated as ``ap = ap + p / 11`` in that order.
+* 11-point interpolated AP, ``mean_t max(prec[rec >= t])`` over the eleven doubles MATLAB's
+  ``0:0.1:1`` produces, accumulated as ``ap = ap + p / 11`` in that order. MATLAB's colon
+  operator builds the vector symmetrically (``a + k*d`` up to the middle, ``b - k*d`` after it),
+  so its fourth value is ``3 * 0.1 = 0.30000000000000004``, not 0.3: a class whose recall is
+  exactly 3/10 does not pass t = 0.3 in MATLAB. Neither ``k / 10`` (0.3 exactly) nor
+  ``numpy.arange(0, 1.1, 0.1)`` (0.6000000000000001, 0.7000000000000001) gives these values.
 * Every image counts; detections on images without a GT pair of the class are false positives;
   the denominator is the number of GT pairs of the class. A class without GT pairs gets AP 0
   (MATLAB: ``rec = 0 / 0 = NaN``, no recall passes any threshold) and stays in the means.
@@ -40,9 +43,28 @@ from dataclasses import dataclass
 import numpy as np
 
 IOU_THRESHOLD = 0.5
-# The doubles nearest k / 10, equal to MATLAB's 0:0.1:1 (numpy.arange(0, 1.1, 0.1) differs at
-# 0.6 and 0.7).
-RECALL_THRESHOLDS = np.arange(11) / 10.0
+
+
+def matlab_colon(start: float, step: float, stop: float) -> np.ndarray:
+    """The doubles of MATLAB's ``start:step:stop`` (its documented symmetric construction).
+
+    ``n = round((stop - start) / step)`` intervals; element ``k`` is ``start + k * step`` for
+    ``k < n / 2`` and ``stop - (n - k) * step`` for ``k > n / 2``; an exact middle element is
+    ``(start + stop) / 2``. See MathWorks' technical note on the colon operator's floating-point
+    behaviour ("Why is 0.3 not in 0:0.1:1?").
+    """
+    n = int(round((stop - start) / step))
+    out = np.empty(n + 1, dtype=np.float64)
+    for k in range(n // 2 + 1):
+        out[k] = start + k * step
+        out[n - k] = stop - k * step
+    if n % 2 == 0:
+        out[n // 2] = (start + stop) / 2
+    return out
+
+
+# MATLAB's 0:0.1:1 (eval_one.m): 0, 0.1, 0.2, 0.30000000000000004, 0.4, 0.5, 0.6, ..., 1.
+RECALL_THRESHOLDS = matlab_colon(0.0, 0.1, 1.0)
 
 
 def to_official_boxes(boxes) -> np.ndarray:
