@@ -19,7 +19,9 @@ import numpy as np
 # MATLAB's 0:0.1:1, written out from its symmetric colon construction: the first half is
 # k * 0.1 (k = 0..4, so the fourth value is 0.30000000000000004), the middle (0 + 1) / 2, the
 # second half 1 - k * 0.1 (0.6 .. 0.9 come out exact).
-MATLAB_RECALL_STEPS = [k * 0.1 for k in range(5)] + [0.5] + [1.0 - k * 0.1 for k in range(4, -1, -1)]
+MATLAB_RECALL_STEPS = (
+    [k * 0.1 for k in range(5)] + [0.5] + [1.0 - k * 0.1 for k in range(4, -1, -1)]
+)
 
 
 def _matlab_overlap(bb, bbgt):

@@ -9,6 +9,8 @@ kind of hostile file is one more row.
 import os
 import pickle
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -233,3 +235,22 @@ def test_saved_yaml_configs_still_load_and_build(tmp_path):
     assert again.train.max_iter == 3 and again.model.num_verbs == cfg.model.num_verbs
     again.model.entity_detector.checkpoint = ""
     assert type(instantiate(again.model)).__name__ == "RmLR"
+
+
+@pytest.mark.parametrize(
+    "script", ["tools/demo.py", "tools/analyze_interaction_information.py"], ids=os.path.basename
+)
+def test_refused_checkpoint_is_one_error_line_from_the_command_line(script, image, tmp_path):
+    # What a user sees: exit status 1, "<tool>: error: <file> ... refused ..." and no traceback.
+    marker = tmp_path / "PAYLOAD_RAN"
+    weights = str(write_pkl(tmp_path / "weights.pkl", marker))
+    argv = [sys.executable, os.path.join(REPO, script), "--config-file", TINY]
+    if script.endswith("demo.py"):
+        argv += ["--input", image]
+    argv += ["--checkpoint", weights, "--output", str(tmp_path / "out"), NO_DETR]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{os.path.basename(script)}: error: ") and "weights.pkl" in last, last
+    assert not marker.exists()

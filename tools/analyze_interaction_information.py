@@ -42,7 +42,7 @@ from detectron2.utils.logger import setup_logger
 from rmlr.config import load_config
 from rmlr.engine import load_model_for_inference, resolve_device
 from rmlr.modeling.pairs import build_pairs
-from rmlr.utils.cli import positive_int, tool_parser, unit_interval
+from rmlr.utils.cli import positive_int, run_tool, tool_parser, unit_interval
 from rmlr.utils.progress import Progress
 
 
@@ -268,4 +268,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main, __file__)

@@ -39,6 +39,7 @@ from rmlr.utils.attention_view import draw_attention, pair_names
 from rmlr.utils.cli import (
     positive_float,
     positive_int,
+    run_tool,
     tool_parser,
     unique_output_names,
     unit_interval,
@@ -298,4 +299,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() is not None else 1)
+    run_tool(main, __file__)

@@ -32,6 +32,7 @@ from rmlr.utils import HOIVisualizer, instances_from_record
 from rmlr.utils.cli import (
     positive_float,
     positive_int,
+    run_tool,
     tool_parser,
     unique_output_names,
     unit_interval,
@@ -175,4 +176,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() is not None else 1)
+    run_tool(main, __file__)

@@ -8,9 +8,11 @@ by every flag with its meaning and default.
 """
 
 import argparse
+import logging
 import os
+import sys
 from collections import Counter
-from typing import List, Sequence
+from typing import Callable, List, Sequence
 
 __all__ = [
     "tool_parser",
@@ -18,6 +20,7 @@ __all__ = [
     "positive_float",
     "unit_interval",
     "unique_output_names",
+    "run_tool",
 ]
 
 
@@ -83,3 +86,21 @@ def unique_output_names(files: Sequence[str]) -> List[str]:
             s = s.replace(".", "_")
         names.append(s + ".png")
     return names
+
+
+def run_tool(main: Callable, script: str) -> None:
+    """Run a tool's ``main()`` as a command: a refused weight file or config, or a missing file,
+    ends with one ``<tool>: error: ...`` line naming the file and exit status 1 instead of a
+    traceback (the traceback goes to the debug log). ``main()`` itself keeps raising, for callers
+    that import the tool. Exit status 0 when ``main()`` returns anything but ``None``, whose
+    meaning is "nothing was done" (status 1)."""
+    from ..checkpoint import CheckpointError  # noqa: avoid an import cycle at module load
+    from ..config import ConfigError
+
+    prog = os.path.basename(script)
+    try:
+        result = main()
+    except (CheckpointError, ConfigError, FileNotFoundError) as e:
+        logging.getLogger("rmlr").debug("traceback of the error below", exc_info=True)
+        sys.exit(f"{prog}: error: {e}")
+    sys.exit(0 if result is not None else 1)
