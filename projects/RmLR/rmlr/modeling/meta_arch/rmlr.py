@@ -25,9 +25,9 @@ Choices where the paper is silent (UPT = https://github.com/fredzzhang/upt):
   encodings, cooperative layers (2), the competitive layer (post-norm, 8 heads, FFN 2 x width,
   GELU), verb classifier masked to the object's valid verbs, the product score and its focal
   loss (alpha 0.5, gamma 0.2, normalised by positives averaged over ranks): UPT.
-* IRM width 512: Eq. 9 puts H^v in R^{D^l}, the text width (512 for MobileBERT); UPT's
-  competitive layer is 1024 wide (a config value). The cross-modal layers are 1024 wide
-  (Sec. 4.2); O^v is projected to 1024 there.
+* IRM width = the teacher's width: Eq. 9 puts H^v in R^{D^l} (512 for MobileBERT; the Table 3
+  configs set 768 / 1024 / 384 with their teachers); UPT's competitive layer is 1024 wide (a
+  config value). The cross-modal layers are 1024 wide (Sec. 4.2); O^v is projected to 1024 there.
 * The focal-loss normaliser is clamped to >= 1 (UPT divides by zero without positives).
 * Pair token s~: UPT's multi-branch fusion of the two cooperatively refined tokens with the pair's
   spatial encoding, 1024-d (Appendix B's "1024-dimensional vector").
@@ -39,15 +39,24 @@ Choices where the paper is silent (UPT = https://github.com/fredzzhang/upt):
   pairs); the paper gives no width.
 * g^v averages the valid (unpadded) C5 cells (UPT averages the padded map).
 * Without IRE (Table 2: plain model, w/o Rm) H^v = FC(s~).
-* Cross-modal learning: M^v = the IRE's m^v; self-attention among the pairs of one image; the
-  cross-attention is the bare attention of Eq. 13/14 (a residual would make the word loss
-  trivial); a pair attends to the words of the sub-sentences of the GT interactions it matches
+* Cross-modal learning: M^v = the IRE's m^v; self-attention among the pairs of one image; a
+  pair attends to the words of the sub-sentences of the GT interactions it matches
   (``word_keys="matched"``); a pair matching several GT interactions gives one sentence-level row
   per matched sub-sentence and one word-level row whose keys are all their words; D_L1 is the mean
-  over rows and channels; FFN_T = Linear-ReLU-Linear.
-* Eq. 19 (L_s^a) is missing from the paper's text; by symmetry with Eq. 18 it is
-  ``D_L1(E_cls, FFN_T^1(M^va))``. The symbols follow the equations: m = IRM side (O^va, Eq. 16
-  and 18), a = IRE side (M^va, Eq. 17 and 19); the prose after Eq. 17 swaps them.
+  over rows and channels; FFN_T = Linear-ReLU-Linear. Eq. 18 / 19 (L_s^m, L_s^a) as written.
+  The symbols follow the equations: m = IRM side (O^va, Eq. 16 and 18), a = IRE side (M^va,
+  Eq. 17 and 19); the prose after Eq. 17 swaps them.
+* Word level (Eq. 13-17): the literal form (``word_formulation="paper"``: a learnable
+  cross-attention, loss between its input and output) is degenerate: it reaches text-independent
+  minima that need no image (a constant in place of both sides). The default
+  ``word_formulation="anchored"`` maps the pair into the teacher's space, ``y = FFN_W(x)``, and
+  pulls it toward the stop-gradient reconstruction ``softmax(y E^T / sqrt(L)) E`` of its own
+  frozen word states (subject word left out): knowledge flows from the text to the vision only,
+  and the minimum needs the image (reasoning and measurements in
+  :mod:`rmlr.modeling.cross_modal_learning.alignment`).
+* Teacher targets are standardised per channel (``TextTeacher(target_norm="standardize")``,
+  statistics over the dataset's HOI class sentences): MobileBERT has no final LayerNorm and its
+  raw states would make the L1 terms hundreds of times larger than ``loss_hoi``.
 * The text teacher's E^w come from one sequence per image (sub-sentences joined by the
   tokenizer's separator); E_cls from each sub-sentence alone; cached by string. It loads on its
   first training call: inference builds no text model and never imports ``transformers``, and
