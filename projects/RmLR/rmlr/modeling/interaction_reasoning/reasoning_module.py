@@ -7,7 +7,8 @@ Shape shorthand (extends :mod:`rmlr.modeling.entity_detection.entity_detections`
 
 Following UPT (https://github.com/fredzzhang/upt/blob/main/interaction_head.py), per image:
 
-1. Box-pair spatial encodings for every ordered pair of entities (36 features -> MLP -> S).
+1. Box-pair spatial encodings for every ordered pair of real entities (36 features -> MLP -> S),
+   in float32 also under autocast; padding slots of the (N, R_max, R_max) grid stay zero.
 2. Cooperative layers (UPT's "modified encoder", 2 layers): each entity token (D) receives
    messages from every entity of its image; the attention logit of sender a to receiver b is a
    per-head linear function of (u_a, u_b, p_ab), normalised over the senders a; the message is a
@@ -150,11 +151,14 @@ class InteractionReasoningModule(nn.Module):
         tokens, padding = pack_sequences(pairs.entity_embeddings, pairs.entity_image, n)
         boxes, _ = pack_sequences(pairs.entity_boxes, pairs.entity_image, n)
         r = boxes.shape[1]
-        spatial = self.spatial_encoder(
-            boxes[:, :, None, :].expand(n, r, r, 4),
-            boxes[:, None, :, :].expand(n, r, r, 4),
-            image_hw[:, None, None, :].to(boxes.dtype),
-        )
+        # Encode the real (a, b) entity pairs only: a padding slot's zero box paired with a real
+        # box gives features ~1e16 (float16 overflow, then 0 * inf = NaN in the cooperative
+        # layer). Padding slots keep zero encodings; the cooperative layers mask them anyway.
+        real = ~padding
+        img, a, b = torch.nonzero(real[:, :, None] & real[:, None, :], as_tuple=True)
+        encoded = self.spatial_encoder(boxes[img, a], boxes[img, b], image_hw[img])
+        spatial = encoded.new_zeros(n, r, r, encoded.shape[-1])
+        spatial[img, a, b] = encoded
         tokens = tokens.to(spatial.dtype)
         for layer in self.cooperative_layers:
             tokens = layer(tokens, spatial, padding)
