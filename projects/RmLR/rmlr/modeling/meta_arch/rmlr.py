@@ -38,7 +38,9 @@ Choices where the paper is silent (UPT = https://github.com/fredzzhang/upt):
   the cost budget (IRE + IRM add about 0.85 GMACs, 1.5%, to DETR-R50 at 800x800 with 30
   pairs); the paper gives no width.
 * g^v averages the valid (unpadded) C5 cells (UPT averages the padded map).
-* Without IRE (Table 2: plain model, w/o Rm) H^v = FC(s~).
+* Without IRE (Table 2: w/o Rm) H^v = FC(s~). Table 2's plain model is UPT's interaction head
+  (``configs/rmlr/rmlr_r50_vcoco_plain.py``): s~ = cat(mbf(entity tokens, p), mbf_g(pooled C5,
+  p)), fed to a 1024-wide competitive layer without the fusion FC.
 * Cross-modal learning: M^v = the IRE's m^v; self-attention among the pairs of one image; the
   cross-attention is the bare attention of Eq. 13/14 (a residual would make the word loss
   trivial); a pair attends to the words of the sub-sentences of the GT interactions it matches
@@ -68,7 +70,7 @@ from torch import nn
 
 from ..cross_modal_learning.alignment import CrossModalLearning
 from ..cross_modal_learning.text_teacher import TextTeacher
-from ..interaction_reasoning import InteractionReasoningModule
+from ..interaction_reasoning import InteractionReasoningModule, average_valid_cells
 from ..interactive_relation_encoder import InteractiveRelationEncoder
 from ..losses import connected_zero, product_score_focal_loss
 from ..pairs import HOIPairs, associate_pairs, build_pairs
@@ -214,7 +216,10 @@ class RmLR(nn.Module):
                 pairs.boxes_o,
                 pairs.image_index,
             )
-        features, logits = self.irm(pairs, image_hw, global_context, cues)
+        image_features = None
+        if self.irm.image_feature_dim > 0:  # UPT's global branch (the UPT plain model)
+            image_features = average_valid_cells(detections.features, detections.feature_mask)
+        features, logits = self.irm(pairs, image_hw, global_context, cues, image_features)
         power = self.score_power_train if self.training else self.score_power_test
         prior = (pairs.scores_h * pairs.scores_o) ** power
         valid = self.verb_mask[pairs.object_labels]  # (P, V)
