@@ -141,6 +141,17 @@ def test_table2_ablation_changes_exactly_the_named_modules(name):
     assert (model.text_teacher is None) == (model.cross_modal is None)
 
 
+@pytest.mark.parametrize("name", sorted(TABLE2))
+def test_tiny_table2_rows_mirror_the_r50_rows(name):
+    """The tiny synthetic Table 2 configs (benchmarks/table2_synthetic.py) remove the same
+    modules from rmlr_tiny_synthetic as the R50 rows from rmlr_r50_vcoco."""
+    tiny = name.replace("rmlr_r50_vcoco", "rmlr_tiny_synthetic")
+    patterns, changed_expected = TABLE2[name]
+    removed, added, changed = tree_diff("rmlr_tiny_synthetic", tiny)
+    assert removed == matching(set(shapes(meta_model("rmlr_tiny_synthetic"))), *patterns)
+    assert removed and not added and changed == changed_expected
+
+
 def test_plain_model_is_upts_interaction_head():
     """Table 2's plain model = UPT's head: no IRE / CL / fusion FC, the global branch mbf_g on the
     pooled C5 (2048 -> 512), pair token 512 + 512, one 1024-wide competitive layer (FFN 2048)."""
