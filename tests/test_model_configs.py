@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 import rmlr  # noqa: F401  (registers datasets)
 from rmlr.engine import check_dataset_classes, check_weight_sources
+from rmlr.modeling.interaction_reasoning import average_valid_cells
 from rmlr.modeling.meta_arch.rmlr import RmLR
 
 CONFIG_DIR = os.path.join(
@@ -121,7 +122,6 @@ def base_names():
 
 # Table 2 rows: (config, removed parameter patterns, changed-shape parameters)
 TABLE2 = {
-    "rmlr_r50_vcoco_plain": ([r"ire\..*", r"cross_modal\..*"], {"irm.fusion.weight"}),
     "rmlr_r50_vcoco_wo_cl": ([r"cross_modal\..*"], set()),
     "rmlr_r50_vcoco_wo_rm": ([r"ire\..*", r"cross_modal\.ire_branch\..*"], {"irm.fusion.weight"}),
     "rmlr_r50_vcoco_wo_wa": ([r"cross_modal\.ir[em]_branch\.word_head\..*"], set()),
@@ -139,6 +139,91 @@ def test_table2_ablation_changes_exactly_the_named_modules(name):
     assert not added and changed == changed_expected
     model = meta_model(name)
     assert (model.text_teacher is None) == (model.cross_modal is None)
+
+
+@pytest.mark.parametrize("name", sorted(TABLE2))
+def test_tiny_table2_rows_mirror_the_r50_rows(name):
+    """The tiny synthetic Table 2 configs (benchmarks/table2_synthetic.py) remove the same
+    modules from rmlr_tiny_synthetic as the R50 rows from rmlr_r50_vcoco."""
+    tiny = name.replace("rmlr_r50_vcoco", "rmlr_tiny_synthetic")
+    patterns, changed_expected = TABLE2[name]
+    removed, added, changed = tree_diff("rmlr_tiny_synthetic", tiny)
+    assert removed == matching(set(shapes(meta_model("rmlr_tiny_synthetic"))), *patterns)
+    assert removed and not added and changed == changed_expected
+
+
+def test_plain_model_is_upts_interaction_head():
+    """Table 2's plain model = UPT's head: no IRE / CL / fusion FC, the global branch mbf_g on the
+    pooled C5 (2048 -> 512), pair token 512 + 512, one 1024-wide competitive layer (FFN 2048)."""
+    name = "rmlr_r50_vcoco_plain"
+    removed, added, changed = tree_diff(BASE, name)
+    assert removed == matching(base_names(), r"ire\..*", r"cross_modal\..*", r"irm\.fusion\..*")
+    assert added == {
+        f"irm.image_fusion.{m}.{p}"
+        for m in ("appearance", "spatial", "output")
+        for p in ("weight", "bias")
+    }
+    assert changed == matching(
+        base_names(),
+        r"irm\.pair_fusion\.output\..*",
+        r"irm\.competitive_layers\..*",
+        r"irm\.classifier\.weight",
+    )
+    model = meta_model(name)
+    irm, s = model.irm, shapes(model)
+    assert model.ire is None and model.cross_modal is None and model.text_teacher is None
+    assert isinstance(irm.fusion, torch.nn.Identity)
+    assert s["irm.image_fusion.appearance.weight"] == (512, 2048)  # C5 -> 16 x 32 branches
+    assert s["irm.image_fusion.spatial.weight"] == (512, 512)
+    assert s["irm.image_fusion.output.weight"] == (512, 512)
+    assert s["irm.pair_fusion.appearance.weight"] == (512, 512)  # cat(h, o) 2 x 256
+    assert s["irm.pair_fusion.output.weight"] == (512, 512)
+    assert [s[f"irm.spatial_encoder.mlp.{i}.weight"] for i in (0, 2, 4)] == [
+        (128, 36),
+        (256, 128),
+        (512, 256),
+    ]
+    assert len(irm.cooperative_layers) == 2 and len(irm.competitive_layers) == 1
+    layer = irm.competitive_layers[0]
+    assert layer.norm1.normalized_shape == (1024,) and layer.norm1.eps == 1e-12
+    assert s["irm.classifier.weight"] == (24, 1024)
+    assert sorted(
+        v
+        for k, v in s.items()
+        if k.startswith("irm.competitive_layers.0.ffn") and k.endswith("weight")
+    ) == [
+        (1024, 2048),
+        (2048, 1024),
+    ]
+
+
+def test_tiny_plain_model_has_the_global_branch_and_trains():
+    cfg = load("rmlr_tiny_synthetic_plain")
+    cfg.model.entity_detector.checkpoint = os.path.join(
+        os.path.dirname(CONFIG_DIR), "weights", "detr_tiny_synthetic_pretrain.pth"
+    )
+    torch.manual_seed(0)
+    model = instantiate(cfg.model)
+    assert model.irm.image_fusion is not None and isinstance(model.irm.fusion, torch.nn.Identity)
+    assert model.irm.image_fusion.appearance.in_features == 256  # tiny DETR C5 channels
+    assert model.irm.hidden_dim == 64
+    n, h, w = 2, 5, 7
+    features = torch.randn(n, 256, h, w)
+    mask = torch.zeros(n, h, w, dtype=torch.bool)
+    mask[1, :, 4:] = True
+    pooled = average_valid_cells(features, mask)
+    torch.testing.assert_close(pooled[1], features[1, :, :, :4].mean(dim=(1, 2)))
+    torch.testing.assert_close(pooled[0], features[0].mean(dim=(1, 2)))
+    # one training step on synthetic data: the global branch gets gradients
+    cfg.dataloader.train.total_batch_size = 2
+    cfg.dataloader.train.num_workers = 0
+    batch = next(iter(instantiate(cfg.dataloader.train)))
+    model.train()
+    losses = model(batch)
+    assert set(losses) == {"loss_hoi"} and torch.isfinite(losses["loss_hoi"])
+    losses["loss_hoi"].backward()
+    grad = model.irm.image_fusion.appearance.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
 
 
 TEXT_WIDTH_DEPENDENT = [

@@ -314,24 +314,25 @@ def test_main_job_quick_runs_every_step(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["results"]) == {"stage1", "rmlr", "baseline"}
+    assert set(summary["results"]) == {"stage1", "rmlr", "wo_cl", "baseline"}
     # --quick skips stage 1's 80-class COCO evaluation (75 classes absent: NaN rows)
     assert summary["results"]["stage1"] == {}
     assert "Inference done" not in (out / "stage1_detr" / "stdout.log").read_text()
-    for key in ("rmlr", "baseline"):
+    for key in ("rmlr", "wo_cl", "baseline"):
         assert set(summary["results"][key]["hico_det"]) >= {"full", "rare", "non_rare", "ko_full"}
     text = (out / "results.md").read_text()
     assert "| RmLR |" in text and "not evaluated (--quick)" in text
+    assert "| w/o CL (IRE + IRM, no language) |" in text and "| plain model (UPT head" in text
     assert len(list((out / "demo").glob("*.png"))) == 4
-    for stage in ("stage1_detr", "stage2_rmlr", "baseline_plain"):
+    for stage in ("stage1_detr", "stage2_rmlr", "baseline_wo_cl", "baseline_plain"):
         assert list((out / stage).glob("events.out.tfevents.*")), stage
         assert (out / stage / "model_final.pth").is_file()
-    for stage in ("stage2_rmlr", "baseline_plain"):  # results written by default
+    for stage in ("stage2_rmlr", "baseline_wo_cl", "baseline_plain"):  # results by default
         for name in ("hoi_predictions.json.gz", "hico_det_per_class_ap.csv"):
             assert (out / stage / name).is_file(), (stage, name)
         assert (out / stage / "hico_det_per_class_ap.png").read_bytes()[:4] == b"\x89PNG"
     # progress of every step on the console, one FutureWarning filter for all
-    for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"):
+    for step in ("[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]"):
         assert step in proc.stdout
     assert "stage 1: iteration" in proc.stdout and "stage 2: iteration" in proc.stdout
     assert "demo: " in proc.stdout and "images (100%)" in proc.stdout

@@ -38,9 +38,9 @@ from detectron2.utils.logger import setup_logger
 from rmlr.checkpoint import CheckpointError, RmLRCheckpointer
 from rmlr.config import ConfigError, load_config
 from rmlr.engine import (
-    HOITrainer,
     StateCheckpointer,
     build_resumable_train_loader,
+    build_trainer,
     check_dataset_classes,
     check_entity_detector_loaded,
     check_weight_sources,
@@ -76,7 +76,8 @@ config overrides (key=value at the end; any key of the config):
   train.device=auto|cpu|cuda           auto: CUDA when present
   train.grad_accum_steps=N             one optimizer step per N micro-batches
   train.clip_grad.max_norm=X           gradient clipping (UPT: 0.1)
-  train.amp.enabled=True               mixed precision (CUDA only)
+  train.amp.enabled=True               mixed precision (autocast on the run's device; on CPU: CPU
+                                       autocast); train.amp.dtype=float16|bfloat16
   dataloader.train.total_batch_size=N  images per micro-batch, all processes together
   model.entity_detector.checkpoint=F   the frozen stage-1 DETR of an RmLR config
   model.num_verbs=V                    must equal the datasets' verb count (checked)
@@ -150,16 +151,8 @@ def do_train(args, cfg, start):
 
     model = create_ddp_model(model, **cfg.train.ddp)
     accum = int(cfg.train.get("grad_accum_steps", 1))
-    clip = cfg.train.get("clip_grad", {})
-    trainer = HOITrainer(
-        model,
-        None,  # built below, once the resume point is known
-        optim,
-        grad_accum_steps=accum,
-        clip_grad_norm=float(clip.get("max_norm", 0.0)) if clip.get("enabled", False) else 0.0,
-        clip_grad_norm_type=float(clip.get("norm_type", 2.0)),
-        amp=bool(cfg.train.amp.enabled) and device.startswith("cuda"),
-    )
+    # the data loader is built below, once the resume point is known
+    trainer = build_trainer(cfg.train, model, optim, device)
     partial = bool(cfg.train.get("allow_partial_init_checkpoint", False)) and not resumed
     checkpointer = RmLRCheckpointer(
         model,

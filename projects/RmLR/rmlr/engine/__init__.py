@@ -2,6 +2,7 @@
 
 from .defaults import (
     build_resumable_train_loader,
+    build_trainer,
     check_dataset_classes,
     check_weight_sources,
     resolve_device,
@@ -28,6 +29,7 @@ __all__ = [
     "ResumableTrainingSampler",
     "StateCheckpointer",
     "build_resumable_train_loader",
+    "build_trainer",
     "capture_rng_state",
     "check_dataset_classes",
     "check_entity_detector_loaded",

@@ -8,6 +8,8 @@
 * :func:`check_dataset_classes`: refuse a model whose ``num_verbs`` differs from the verb count of
   a dataset the config trains, tests or takes valid verbs from (e.g. a new dataset registered
   with another verb list while ``model.num_verbs`` stayed at HICO-DET's 117).
+* :func:`build_trainer`: the :class:`~rmlr.engine.trainer.HOITrainer` of a config's ``train``
+  node (accumulation, clipping, AMP on the run's device type with ``train.amp.dtype``).
 * :func:`build_resumable_train_loader`: instantiate ``dataloader.train`` as a
   :class:`~rmlr.engine.train_loader.ResumableTrainLoader`, whose checkpointed state makes
   ``--resume`` continue with exactly the batches of an uninterrupted run.
@@ -25,6 +27,7 @@ from omegaconf import DictConfig, ListConfig
 
 from ..checkpoint import is_url
 from .train_loader import ResumableTrainLoader
+from .trainer import HOITrainer
 from .weights import checkpoint_has_entity_detector
 
 _LOADER_ARGS = (
@@ -41,7 +44,10 @@ __all__ = [
     "check_weight_sources",
     "check_dataset_classes",
     "build_resumable_train_loader",
+    "build_trainer",
 ]
+
+_AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +62,31 @@ def resolve_device(device: str) -> str:
             f"train.device={device!r} but CUDA is not available; use train.device=auto or cpu"
         )
     return device
+
+
+def build_trainer(train_cfg: Any, model, optimizer, device: str, data_loader=None) -> HOITrainer:
+    """The training loop of ``train_cfg`` (a config's ``train`` node) for a model on ``device``.
+
+    ``train.amp.enabled`` turns on autocast on the device's type ("cuda", or "cpu" for CPU
+    autocast) with ``train.amp.dtype`` ("float16", the default, with a GradScaler; or
+    "bfloat16"). ``train.grad_accum_steps`` and ``train.clip_grad`` as in ``common/train.py``.
+    """
+    amp = train_cfg.get("amp", {}) or {}
+    dtype_name = str(amp.get("dtype", "float16"))
+    if dtype_name not in _AMP_DTYPES:
+        raise ValueError(f"train.amp.dtype={dtype_name!r}: expected one of {sorted(_AMP_DTYPES)}")
+    clip = train_cfg.get("clip_grad", {}) or {}
+    return HOITrainer(
+        model,
+        data_loader,
+        optimizer,
+        grad_accum_steps=int(train_cfg.get("grad_accum_steps", 1)),
+        clip_grad_norm=float(clip.get("max_norm", 0.0)) if clip.get("enabled", False) else 0.0,
+        clip_grad_norm_type=float(clip.get("norm_type", 2.0)),
+        amp=bool(amp.get("enabled", False)),
+        amp_device="cuda" if str(device).startswith("cuda") else "cpu",
+        amp_dtype=_AMP_DTYPES[dtype_name],
+    )
 
 
 def _get(cfg: Any, dotted: str, default=None):

@@ -104,4 +104,5 @@ class FrozenEntityDetector(nn.Module):
             features=out["features"],
             feature_mask=out["feature_mask"],
             memory=out["memory"],
+            extra_features=out.get("extra_features", {}),
         )

@@ -38,7 +38,12 @@ Choices where the paper is silent (UPT = https://github.com/fredzzhang/upt):
   the cost budget (IRE + IRM add about 0.85 GMACs, 1.5%, to DETR-R50 at 800x800 with 30
   pairs); the paper gives no width.
 * g^v averages the valid (unpadded) C5 cells (UPT averages the padded map).
-* Without IRE (Table 2: plain model, w/o Rm) H^v = FC(s~).
+* Extension (not in the paper): ``ire_in_feature="res4"`` / ``"res3"`` feeds the IRE a finer
+  backbone map of the frozen DETR (stride 16 / 8 instead of C5's 32; the tiny DC5 DETR's C5 and
+  C4 are both stride 16, so its finer map is res3), for interaction cues too thin for C5.
+* Without IRE (Table 2: w/o Rm) H^v = FC(s~). Table 2's plain model is UPT's interaction head
+  (``configs/rmlr/rmlr_r50_vcoco_plain.py``): s~ = cat(mbf(entity tokens, p), mbf_g(pooled C5,
+  p)), fed to a 1024-wide competitive layer without the fusion FC.
 * Cross-modal learning: M^v = the IRE's m^v; self-attention among the pairs of one image; a
   pair attends to the words of the sub-sentences of the GT interactions it matches
   (``word_keys="matched"``); a pair matching several GT interactions gives one sentence-level row
@@ -77,7 +82,8 @@ from torch import nn
 
 from ..cross_modal_learning.alignment import CrossModalLearning
 from ..cross_modal_learning.text_teacher import TextTeacher
-from ..interaction_reasoning import InteractionReasoningModule
+from ..entity_detection.entity_detections import EntityDetections
+from ..interaction_reasoning import InteractionReasoningModule, average_valid_cells
 from ..interactive_relation_encoder import InteractiveRelationEncoder
 from ..losses import connected_zero, product_score_focal_loss
 from ..pairs import HOIPairs, associate_pairs, build_pairs
@@ -132,6 +138,8 @@ class RmLR(nn.Module):
         # Scoring parameters: (s_h * s_o) ** power
         score_power_train: float = 1.0,
         score_power_test: float = 2.8,
+        # IRE input (an extension of the paper, which uses C5)
+        ire_in_feature: str = "res5",
     ):
         """
         Args:
@@ -150,6 +158,9 @@ class RmLR(nn.Module):
             loss_weights: weight of each term of ``LOSS_NAMES`` (default
                 ``DEFAULT_LOSS_WEIGHTS``); weights of terms the model does not build are unused.
             score_power_train, score_power_test: lambda of the detection-score prior.
+            ire_in_feature: the backbone map the IRE reads: "res5" (C5, the paper) or a finer
+                one ("res4", "res3"; an extension: the frozen DETR backbone must output it, and
+                the IRE's ``in_channels`` / ``feature_stride`` must match it).
         """
         super().__init__()
         if (text_teacher is None) != (cross_modal is None):
@@ -191,6 +202,9 @@ class RmLR(nn.Module):
         self.loss_weights = weights
         self.score_power_train = score_power_train
         self.score_power_test = score_power_test
+        if ire_in_feature not in ("res2", "res3", "res4", "res5"):
+            raise ValueError(f"ire_in_feature must be res2..res5, got {ire_in_feature!r}")
+        self.ire_in_feature = ire_in_feature
 
     @property
     def device(self) -> torch.device:
@@ -209,21 +223,7 @@ class RmLR(nn.Module):
         images = self.entity_detector.preprocess_image(batched_inputs)
         with torch.no_grad():
             detections = self.entity_detector(images)
-        pairs = build_pairs(detections, person_label=self.person_category_id)
-        image_hw = torch.as_tensor(
-            [[int(h), int(w)] for h, w in images.image_sizes], device=pairs.entity_boxes.device
-        )
-
-        cues = global_context = None
-        if self.ire is not None:
-            cues, global_context = self.ire(
-                detections.features,
-                detections.feature_mask,
-                pairs.boxes_h,
-                pairs.boxes_o,
-                pairs.image_index,
-            )
-        features, logits = self.irm(pairs, image_hw, global_context, cues)
+        pairs, features, logits, cues = self.reason(detections, images.image_sizes)
         power = self.score_power_train if self.training else self.score_power_test
         prior = (pairs.scores_h * pairs.scores_o) ** power
         valid = self.verb_mask[pairs.object_labels]  # (P, V)
@@ -231,6 +231,43 @@ class RmLR(nn.Module):
         if self.training:
             return self.losses(batched_inputs, pairs, logits, prior, valid, features, cues)
         return self.inference(batched_inputs, images.image_sizes, pairs, logits, prior, valid)
+
+    def ire_input(self, detections: EntityDetections):
+        """The IRE's input map and padding mask: C5 (``ire_in_feature="res5"``) or the finer
+        backbone map named by ``ire_in_feature`` (the frozen DETR backbone must output it)."""
+        if self.ire_in_feature == "res5":
+            return detections.features, detections.feature_mask
+        if self.ire_in_feature not in detections.extra_features:
+            raise KeyError(
+                f"model.ire_in_feature={self.ire_in_feature!r}, but the entity detector outputs "
+                f"{['res5', *detections.extra_features]}: add it to the DETR backbone's "
+                "out_features (model.entity_detector.detector.detr.backbone.out_features)"
+            )
+        return detections.extra_features[self.ire_in_feature]
+
+    def reason(self, detections: EntityDetections, image_sizes: Sequence[Sequence[int]]):
+        """Steps 2-4 of the module docstring on given entities (the detector's, or GT boxes for
+        the oracle-pair diagnostics of :mod:`rmlr.evaluation.oracle_pairs`).
+
+        Returns:
+            pairs (P pairs), features (P, H) O^v, logits (P, V) unmasked verb logits,
+            cues (P, Om) m^v or None without IRE.
+        """
+        pairs = build_pairs(detections, person_label=self.person_category_id)
+        image_hw = torch.as_tensor(
+            [[int(h), int(w)] for h, w in image_sizes], device=pairs.entity_boxes.device
+        )
+        cues = global_context = None
+        if self.ire is not None:
+            ire_map, ire_mask = self.ire_input(detections)
+            cues, global_context = self.ire(
+                ire_map, ire_mask, pairs.boxes_h, pairs.boxes_o, pairs.image_index
+            )
+        image_features = None
+        if self.irm.image_feature_dim > 0:  # UPT's global branch (the UPT plain model)
+            image_features = average_valid_cells(detections.features, detections.feature_mask)
+        features, logits = self.irm(pairs, image_hw, global_context, cues, image_features)
+        return pairs, features, logits, cues
 
     def losses(
         self,
