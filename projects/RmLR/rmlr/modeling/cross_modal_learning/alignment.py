@@ -186,6 +186,17 @@ class AlignmentBranch(nn.Module):
             packed = layer(packed, key_padding_mask=padding)
         return unpack_sequences(packed, padding)
 
+    def sentence_head_output(
+        self, features: torch.Tensor, image_index: torch.Tensor, num_images: int
+    ) -> torch.Tensor:
+        """FFN_T(contextualise(features)): (P, input_dim) -> (P, L), every pair's prediction of its
+        sentence's E_cls (read by the language classifier at inference)."""
+        if self.sentence_head is None:
+            raise ValueError(
+                "this alignment branch has no sentence head (sentence_alignment=False)"
+            )
+        return self.sentence_head(self.contextualise(features, image_index, num_images))
+
 
 def anchored_word_target(
     query: torch.Tensor, words: torch.Tensor, masked: torch.Tensor

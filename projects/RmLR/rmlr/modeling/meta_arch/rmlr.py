@@ -69,6 +69,16 @@ Choices where the paper is silent (UPT = https://github.com/fredzzhang/upt):
 * Terms with nothing to supervise are zeros connected to their parameters (DDP-safe).
 * The entity stage stays frozen and runs without gradient; its train/eval mode is its own
   (``FrozenEntityDetector(keep_dropout=...)``).
+
+Zero-shot options (issue 14; off by default):
+
+* ``train_valid_verbs_per_object``: the verb mask of the training loss (a zero-shot training set's
+  seen classes, ``seen_valid_verbs_from_metadata``); ``valid_verbs_per_object`` stays the test-time
+  mask with every class, so unseen (object, verb) classes are scored at inference.
+* ``language_classifier``
+  (:class:`~rmlr.modeling.cross_modal_learning.language_classifier.LanguageClassifier`): scores
+  every pair against every class sentence through the IRM-side sentence head and blends that text
+  probability with the visual one; the pair's score is ``blend * (s_h * s_o)^lambda``.
 """
 
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -81,6 +91,7 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ..cross_modal_learning.alignment import CrossModalLearning
+from ..cross_modal_learning.language_classifier import LanguageClassifier
 from ..cross_modal_learning.text_teacher import TextTeacher
 from ..entity_detection.entity_detections import EntityDetections
 from ..interaction_reasoning import InteractionReasoningModule, average_valid_cells
@@ -140,6 +151,9 @@ class RmLR(nn.Module):
         score_power_test: float = 2.8,
         # IRE input (an extension of the paper, which uses C5)
         ire_in_feature: str = "res5",
+        # Zero-shot options
+        train_valid_verbs_per_object: Optional[Sequence[Sequence[int]]] = None,
+        language_classifier: Optional[LanguageClassifier] = None,
     ):
         """
         Args:
@@ -161,6 +175,10 @@ class RmLR(nn.Module):
             ire_in_feature: the backbone map the IRE reads: "res5" (C5, the paper) or a finer
                 one ("res4", "res3"; an extension: the frozen DETR backbone must output it, and
                 the IRE's ``in_channels`` / ``feature_stride`` must match it).
+            train_valid_verbs_per_object: the training loss's mask (default
+                ``valid_verbs_per_object``); a zero-shot set's seen classes.
+            language_classifier: text-side scores blended with the visual ones at inference;
+                needs ``cross_modal.irm_branch`` with its sentence head (the teacher's width).
         """
         super().__init__()
         if (text_teacher is None) != (cross_modal is None):
@@ -175,6 +193,19 @@ class RmLR(nn.Module):
             )
         if irm.num_verbs != num_verbs:
             raise ValueError(f"irm.num_verbs={irm.num_verbs} but num_verbs={num_verbs}")
+        if language_classifier is not None:
+            branch = None if cross_modal is None else cross_modal.irm_branch
+            if branch is None or branch.sentence_head is None:
+                raise ValueError(
+                    "language_classifier reads the IRM-side sentence head: it needs cross_modal "
+                    "with an irm_branch that has sentence_alignment=True"
+                )
+            width = language_classifier.class_embeddings.shape[1]
+            if width != text_teacher.embed_dim:
+                raise ValueError(
+                    f"language_classifier.embed_dim={width} but the teacher's is "
+                    f"{text_teacher.embed_dim}"
+                )
         weights = dict(DEFAULT_LOSS_WEIGHTS if loss_weights is None else loss_weights)
         unknown = set(weights) - set(LOSS_NAMES)
         if unknown or set(LOSS_NAMES) - set(weights):
@@ -188,13 +219,18 @@ class RmLR(nn.Module):
 
         self.num_verbs = num_verbs
         self.person_category_id = person_category_id
-        mask = torch.zeros(len(valid_verbs_per_object), num_verbs, dtype=torch.bool)
-        for obj, verbs in enumerate(valid_verbs_per_object):
-            verbs = [int(v) for v in verbs]
-            if any(v < 0 or v >= num_verbs for v in verbs):
-                raise ValueError(f"valid verbs of object {obj} out of range [0, {num_verbs})")
-            mask[obj, verbs] = True
+        self.language_classifier = language_classifier
+        mask = self._verb_mask(valid_verbs_per_object, num_verbs)
         self.register_buffer("verb_mask", mask, persistent=False)
+        train_mask = mask
+        if train_valid_verbs_per_object is not None:
+            train_mask = self._verb_mask(train_valid_verbs_per_object, num_verbs)
+            if train_mask.shape != mask.shape or (train_mask & ~mask).any():
+                raise ValueError(
+                    "train_valid_verbs_per_object must be a subset of valid_verbs_per_object "
+                    "(same objects)"
+                )
+        self.register_buffer("train_verb_mask", train_mask, persistent=False)
 
         self.fg_iou_threshold = fg_iou_threshold
         self.focal_alpha = focal_alpha
@@ -205,6 +241,16 @@ class RmLR(nn.Module):
         if ire_in_feature not in ("res2", "res3", "res4", "res5"):
             raise ValueError(f"ire_in_feature must be res2..res5, got {ire_in_feature!r}")
         self.ire_in_feature = ire_in_feature
+
+    @staticmethod
+    def _verb_mask(valid_verbs_per_object, num_verbs: int) -> torch.Tensor:
+        mask = torch.zeros(len(valid_verbs_per_object), num_verbs, dtype=torch.bool)
+        for obj, verbs in enumerate(valid_verbs_per_object):
+            verbs = [int(v) for v in verbs]
+            if any(v < 0 or v >= num_verbs for v in verbs):
+                raise ValueError(f"valid verbs of object {obj} out of range [0, {num_verbs})")
+            mask[obj, verbs] = True
+        return mask
 
     @property
     def device(self) -> torch.device:
@@ -220,17 +266,41 @@ class RmLR(nn.Module):
             Training: dict of weighted ``loss_*`` scalars. Inference: N dicts
             ``{"hoi_instances": Instances}`` (see :meth:`inference`).
         """
+        if self.training and self.language_classifier is not None:
+            if not self.language_classifier.is_ready:  # once per class list (then in checkpoints)
+                self.language_classifier.compute_class_embeddings(self.text_teacher)
         images = self.entity_detector.preprocess_image(batched_inputs)
         with torch.no_grad():
             detections = self.entity_detector(images)
         pairs, features, logits, cues = self.reason(detections, images.image_sizes)
         power = self.score_power_train if self.training else self.score_power_test
         prior = (pairs.scores_h * pairs.scores_o) ** power
-        valid = self.verb_mask[pairs.object_labels]  # (P, V)
-
         if self.training:
+            valid = self.train_verb_mask[pairs.object_labels]  # (P, V)
             return self.losses(batched_inputs, pairs, logits, prior, valid, features, cues)
-        return self.inference(batched_inputs, images.image_sizes, pairs, logits, prior, valid)
+        valid = self.verb_mask[pairs.object_labels]
+        return self.inference(
+            batched_inputs,
+            images.image_sizes,
+            pairs,
+            self.probabilities(pairs, logits, features),
+            prior,
+            valid,
+        )
+
+    def probabilities(
+        self, pairs: HOIPairs, logits: torch.Tensor, features: torch.Tensor
+    ) -> torch.Tensor:
+        """(P, V) verb probabilities: ``sigmoid(logits)``, blended with the language classifier's
+        text probabilities when there is one. features (P, H) = O^v."""
+        visual = torch.sigmoid(logits)
+        if self.language_classifier is None:
+            return visual
+        sentence = self.cross_modal.irm_branch.sentence_head_output(
+            features, pairs.image_index, pairs.num_images
+        )
+        text = self.language_classifier(sentence, pairs.object_labels)
+        return self.language_classifier.blend(visual, text)
 
     def ire_input(self, detections: EntityDetections):
         """The IRE's input map and padding mask: C5 (``ire_in_feature="res5"``) or the finer
@@ -363,11 +433,12 @@ class RmLR(nn.Module):
         batched_inputs: List[Dict],
         image_sizes: Sequence[Sequence[int]],
         pairs: HOIPairs,
-        logits: torch.Tensor,
+        probabilities: torch.Tensor,
         prior: torch.Tensor,
         valid: torch.Tensor,
     ) -> List[Dict[str, Instances]]:
-        """One row per (pair, valid verb), boxes rescaled to the original image size.
+        """One row per (pair, valid verb), boxes rescaled to the original image size; probabilities
+        (P, V) from :meth:`probabilities`, prior (P,), valid (P, V).
 
         Returns:
             N dicts ``{"hoi_instances": Instances((height, width), pred_subject_boxes=Boxes,
@@ -375,7 +446,7 @@ class RmLR(nn.Module):
             scores=float)}``.
         """
         x, y = torch.nonzero(valid, as_tuple=True)
-        scores = torch.sigmoid(logits[x, y]) * prior[x]
+        scores = probabilities[x, y] * prior[x]
         image = pairs.image_index[x]
         results = []
         for i, (inp, (in_h, in_w)) in enumerate(zip(batched_inputs, image_sizes)):
