@@ -9,7 +9,10 @@ Forward (paper Sec. 3, Algorithm 1):
 1. The frozen entity stage gives, per image, entities (boxes, scores, labels, decoder states S^v)
    and the C5 map X^v (:class:`~rmlr.modeling.entity_detection.entity_detections.EntityDetections`).
 2. Pairs: every detected human with every other entity (:mod:`rmlr.modeling.pairs`).
-3. IRE (:mod:`rmlr.modeling.interactive_relation_encoder`): m^v per pair, g^v per image.
+3. IRE (:mod:`rmlr.modeling.interactive_relation_encoder`): m^v per pair, g^v per image. With a
+   pose stage (Appendix G, Table 9), the frozen keypoint model
+   (:mod:`rmlr.modeling.pose_estimation`) first runs on the pairs' distinct humans and the
+   pose-guided encoder (``PoseGuidedRelationEncoder``) gives m^v from its output.
 4. IRM (:mod:`rmlr.modeling.interaction_reasoning`): H^v = FC(cat(g^v, s~, m^v)), competitive
    layer -> O^v, verb logits; score ``sigmoid(logit) * (s_h * s_o)^lambda`` on the verbs valid for
    the detected object (lambda 1 in training, 2.8 at inference).
@@ -54,7 +57,7 @@ Choices where the paper is silent (UPT = https://github.com/fredzzhang/upt):
   the cross-modal modules are skipped in eval mode.
 * Terms with nothing to supervise are zeros connected to their parameters (DDP-safe).
 * The entity stage stays frozen and runs without gradient; its train/eval mode is its own
-  (``FrozenEntityDetector(keep_dropout=...)``).
+  (``FrozenEntityDetector(keep_dropout=...)``). So does the pose stage (always eval mode).
 """
 
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -69,7 +72,6 @@ from torch import nn
 from ..cross_modal_learning.alignment import CrossModalLearning
 from ..cross_modal_learning.text_teacher import TextTeacher
 from ..interaction_reasoning import InteractionReasoningModule
-from ..interactive_relation_encoder import InteractiveRelationEncoder
 from ..losses import connected_zero, product_score_focal_loss
 from ..pairs import HOIPairs, associate_pairs, build_pairs
 
@@ -106,8 +108,10 @@ class RmLR(nn.Module):
         # Entity stage (frozen)
         entity_detector: nn.Module,
         # Visual HOI modules
-        ire: Optional[InteractiveRelationEncoder],
+        ire: Optional[nn.Module],
         irm: InteractionReasoningModule,
+        # Pose stage (frozen; Appendix G): only with a pose-guided IRE
+        pose_estimator: Optional[nn.Module] = None,
         # Cross-modal learning (training only; both None for Table 2's plain / w/o CL models)
         text_teacher: Optional[TextTeacher] = None,
         cross_modal: Optional[CrossModalLearning] = None,
@@ -128,9 +132,13 @@ class RmLR(nn.Module):
         Args:
             entity_detector: ``FrozenEntityDetector``: ``preprocess_image(batched_inputs)`` ->
                 ``ImageList`` and ``forward(images)`` -> ``EntityDetections``.
-            ire: the Interactive Relation Encoder, or None (plain model, w/o Rm).
+            ire: the Interactive Relation Encoder (``InteractiveRelationEncoder`` or the
+                pose-guided ``PoseGuidedRelationEncoder``), or None (plain model, w/o Rm).
             irm: the Interaction Reasoning Module (its ``global_dim`` / ``cue_dim`` must equal
                 the IRE's output width, or 0 without IRE).
+            pose_estimator: ``FrozenPoseEstimator``, required exactly when the IRE is pose-guided
+                (``ire.needs_pose``): ``forward(batched_inputs, boxes, image_index)`` ->
+                ``PoseEstimates`` of the given human boxes.
             text_teacher: frozen text encoder; required exactly when ``cross_modal`` is given.
             cross_modal: the alignment branches, or None (no cross-modal learning).
             num_verbs: V.
@@ -153,6 +161,13 @@ class RmLR(nn.Module):
                 f"irm.global_dim={irm.global_dim} and irm.cue_dim={irm.cue_dim} must equal the "
                 f"IRE output width ({context}; 0 without IRE)"
             )
+        needs_pose = bool(getattr(ire, "needs_pose", False))
+        if needs_pose != (pose_estimator is not None):
+            raise ValueError(
+                "a pose-guided IRE needs pose_estimator, and pose_estimator needs a pose-guided "
+                f"IRE (ire: {type(ire).__name__}, pose_estimator: "
+                f"{type(pose_estimator).__name__})"
+            )
         if irm.num_verbs != num_verbs:
             raise ValueError(f"irm.num_verbs={irm.num_verbs} but num_verbs={num_verbs}")
         weights = dict(DEFAULT_LOSS_WEIGHTS if loss_weights is None else loss_weights)
@@ -163,6 +178,7 @@ class RmLR(nn.Module):
         self.entity_detector = entity_detector
         self.ire = ire
         self.irm = irm
+        self.pose_estimator = pose_estimator
         self.text_teacher = text_teacher
         self.cross_modal = cross_modal
 
@@ -213,6 +229,7 @@ class RmLR(nn.Module):
                 pairs.boxes_h,
                 pairs.boxes_o,
                 pairs.image_index,
+                **self._pose_inputs(batched_inputs, pairs),
             )
         features, logits = self.irm(pairs, image_hw, global_context, cues)
         power = self.score_power_train if self.training else self.score_power_test
@@ -222,6 +239,19 @@ class RmLR(nn.Module):
         if self.training:
             return self.losses(batched_inputs, pairs, logits, prior, valid, features, cues)
         return self.inference(batched_inputs, images.image_sizes, pairs, logits, prior, valid)
+
+    def _pose_inputs(self, batched_inputs: List[Dict], pairs: HOIPairs) -> Dict:
+        """``poses`` (the pose stage on the pairs' distinct humans; None without pairs) and
+        ``pose_index`` (P,) for a pose-guided IRE; nothing otherwise."""
+        if self.pose_estimator is None:
+            return {}
+        if len(pairs) == 0:  # no human, or nothing to pair it with: no pose needed
+            return {"poses": None, "pose_index": None}
+        humans, pose_index = torch.unique(pairs.human_index, return_inverse=True)
+        poses = self.pose_estimator(
+            batched_inputs, pairs.entity_boxes[humans], pairs.entity_image[humans]
+        )
+        return {"poses": poses, "pose_index": pose_index}
 
     def losses(
         self,
