@@ -2,12 +2,18 @@
 parts on the DETR humans and strict loading of Detectron2 keypoint checkpoints."""
 
 from .keypoint_weights import KeypointCheckpointError, load_keypoint_checkpoint, read_keypoint_state
-from .pose_estimator import POSE_CHECKPOINT_KEY, FrozenPoseEstimator, PoseEstimates
+from .pose_estimator import (
+    POSE_CHECKPOINT_KEY,
+    FrozenPoseEstimator,
+    KeypointROIHeads,
+    PoseEstimates,
+)
 from .resnet_stages import make_resnet_stages
 
 __all__ = [
     "FrozenPoseEstimator",
     "KeypointCheckpointError",
+    "KeypointROIHeads",
     "POSE_CHECKPOINT_KEY",
     "PoseEstimates",
     "load_keypoint_checkpoint",
