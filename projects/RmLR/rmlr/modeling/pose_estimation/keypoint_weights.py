@@ -14,7 +14,7 @@ local paths, ``detectron2://``, ``http(s)://`` URLs):
 
 Rules: ``proposal_generator.*``, ``roi_heads.box_head.*`` and ``roi_heads.box_predictor.*`` are
 dropped (the boxes come from DETR; the dropped count is logged); ``num_batches_tracked`` counters
-are optional on both sides; every other key must be one of the pose model's, with its shape, and
+are ignored (they do not change a frozen model's output); every other key must be one of the pose model's, with its shape, and
 every pose-model key must be in the file. A head with another keypoint count (e.g. CrowdPose's 14
 against COCO's 17) gets its own message. Caffe2-named files (``matching_heuristics``) are refused:
 their names need Detectron2's heuristic renaming, which cannot be checked strictly. Each error
@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 #: Keypoint R-CNN weights the pose stage does not use (it runs on the DETR boxes).
 UNUSED_PREFIXES = ("proposal_generator.", "roi_heads.box_head.", "roi_heads.box_predictor.")
 HEAD_OUTPUT_KEY = "roi_heads.keypoint_head.score_lowres.weight"
+COUNTER = "num_batches_tracked"
 _SHOWN = 6
 
 
@@ -73,6 +74,8 @@ def read_keypoint_state(path: str, what: str = POSE_CHECKPOINT_KEY) -> Dict[str,
         if str(key).startswith(UNUSED_PREFIXES):
             dropped += 1
             continue
+        if str(key).endswith(COUNTER):  # batch-norm counters: no effect on a frozen model
+            continue
         state[str(key)] = _as_tensor(value, str(key), where)
     if dropped:
         logger.info(f"{where}: {dropped} proposal / box-head tensors not used (DETR gives boxes)")
@@ -89,7 +92,7 @@ def check_keypoint_state(
     model: FrozenPoseEstimator, state: Mapping[str, torch.Tensor], where: str
 ) -> None:
     """Raise :class:`KeypointCheckpointError` unless ``state`` has exactly the model's keys and
-    shapes (``num_batches_tracked`` optional)."""
+    shapes (``num_batches_tracked`` counters aside)."""
     expected = {k: v.shape for k, v in model.state_dict().items()}
     head = state.get(HEAD_OUTPUT_KEY)
     if head is not None and head.dim() == 4 and head.shape[1] != model.num_keypoints:
@@ -99,9 +102,9 @@ def check_keypoint_state(
             "num_keypoints (model.pose_estimator.keypoint_head.num_keypoints) and the "
             "encoder's num_keypoints to the checkpoint's"
         )
-    counter = "num_batches_tracked"
-    missing = [k for k in expected if k not in state and not k.endswith(counter)]
-    unexpected = [k for k in state if k not in expected and not k.endswith(counter)]
+    expected = {k: v for k, v in expected.items() if not k.endswith(COUNTER)}
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
     shapes = [
         f"{k} {tuple(state[k].shape)} in the file, {tuple(s)} in the model"
         for k, s in expected.items()
@@ -125,10 +128,8 @@ def load_keypoint_checkpoint(
     where = f"{what}={path!r}"
     state = read_keypoint_state(path, what)
     check_keypoint_state(model, state, where)
-    own = model.state_dict()
-    state = {k: v for k, v in state.items() if k in own}  # a counter the model lacks
     incompatible = model.load_state_dict(state, strict=False)
-    left = [k for k in incompatible.missing_keys if not k.endswith("num_batches_tracked")]
+    left = [k for k in incompatible.missing_keys if not k.endswith(COUNTER)]
     if left or incompatible.unexpected_keys:  # guarded above; kept as a last check
         raise KeypointCheckpointError(f"{where}: not loaded: {_shorten(left)}")
     model.weights_loaded = True
