@@ -52,6 +52,7 @@ from rmlr.engine import (
     resolve_device,
     resume_training_state,
     use_checkpoint_entity_detector,
+    use_checkpoint_pose_estimator,
 )
 
 logger = logging.getLogger("detectron2")
@@ -229,6 +230,7 @@ def main(args):
         path, checkpoint, resumed = start
         if checkpoint is not None:
             use_checkpoint_entity_detector(cfg, checkpoint, path)
+            use_checkpoint_pose_estimator(cfg, checkpoint, path)
         check_weight_sources(cfg, resume=resumed, checkpoint=checkpoint)
         check_dataset_classes(cfg)
         results = do_train(args, cfg, start)

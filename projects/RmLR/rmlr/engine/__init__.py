@@ -20,6 +20,7 @@ from .weights import (
     load_model_for_inference,
     read_training_checkpoint,
     use_checkpoint_entity_detector,
+    use_checkpoint_pose_estimator,
 )
 
 __all__ = [
@@ -47,4 +48,5 @@ __all__ = [
     "resume_training_state",
     "sample_rng",
     "use_checkpoint_entity_detector",
+    "use_checkpoint_pose_estimator",
 ]

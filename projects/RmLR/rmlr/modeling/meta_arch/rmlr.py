@@ -9,7 +9,10 @@ Forward (paper Sec. 3, Algorithm 1):
 1. The frozen entity stage gives, per image, entities (boxes, scores, labels, decoder states S^v)
    and the C5 map X^v (:class:`~rmlr.modeling.entity_detection.entity_detections.EntityDetections`).
 2. Pairs: every detected human with every other entity (:mod:`rmlr.modeling.pairs`).
-3. IRE (:mod:`rmlr.modeling.interactive_relation_encoder`): m^v per pair, g^v per image.
+3. IRE (:mod:`rmlr.modeling.interactive_relation_encoder`): m^v per pair, g^v per image. With a
+   pose stage (Appendix G, Table 9), the frozen keypoint model
+   (:mod:`rmlr.modeling.pose_estimation`) first runs on the pairs' distinct humans and the
+   pose-guided encoder (``PoseGuidedRelationEncoder``) gives m^v from its output.
 4. IRM (:mod:`rmlr.modeling.interaction_reasoning`): H^v = FC(cat(g^v, s~, m^v)), competitive
    layer -> O^v, verb logits; score ``sigmoid(logit) * (s_h * s_o)^lambda`` on the verbs valid for
    the detected object (lambda 1 in training, 2.8 at inference).
@@ -68,7 +71,7 @@ Choices where the paper is silent (UPT = https://github.com/fredzzhang/upt):
   the cross-modal modules are skipped in eval mode.
 * Terms with nothing to supervise are zeros connected to their parameters (DDP-safe).
 * The entity stage stays frozen and runs without gradient; its train/eval mode is its own
-  (``FrozenEntityDetector(keep_dropout=...)``).
+  (``FrozenEntityDetector(keep_dropout=...)``). So does the pose stage (always eval mode).
 
 Zero-shot options (issue 14; off by default):
 
@@ -132,8 +135,10 @@ class RmLR(nn.Module):
         # Entity stage (frozen)
         entity_detector: nn.Module,
         # Visual HOI modules
-        ire: Optional[InteractiveRelationEncoder],
+        ire: Optional[nn.Module],
         irm: InteractionReasoningModule,
+        # Pose stage (frozen; Appendix G): only with a pose-guided IRE
+        pose_estimator: Optional[nn.Module] = None,
         # Cross-modal learning (training only; both None for Table 2's plain / w/o CL models)
         text_teacher: Optional[TextTeacher] = None,
         cross_modal: Optional[CrossModalLearning] = None,
@@ -159,9 +164,13 @@ class RmLR(nn.Module):
         Args:
             entity_detector: ``FrozenEntityDetector``: ``preprocess_image(batched_inputs)`` ->
                 ``ImageList`` and ``forward(images)`` -> ``EntityDetections``.
-            ire: the Interactive Relation Encoder, or None (plain model, w/o Rm).
+            ire: the Interactive Relation Encoder (``InteractiveRelationEncoder`` or the
+                pose-guided ``PoseGuidedRelationEncoder``), or None (plain model, w/o Rm).
             irm: the Interaction Reasoning Module (its ``global_dim`` / ``cue_dim`` must equal
                 the IRE's output width, or 0 without IRE).
+            pose_estimator: ``FrozenPoseEstimator``, required exactly when the IRE is pose-guided
+                (``ire.needs_pose``): ``forward(batched_inputs, boxes, image_index)`` ->
+                ``PoseEstimates`` of the given human boxes.
             text_teacher: frozen text encoder; required exactly when ``cross_modal`` is given.
             cross_modal: the alignment branches, or None (no cross-modal learning).
             num_verbs: V.
@@ -191,6 +200,13 @@ class RmLR(nn.Module):
                 f"irm.global_dim={irm.global_dim} and irm.cue_dim={irm.cue_dim} must equal the "
                 f"IRE output width ({context}; 0 without IRE)"
             )
+        needs_pose = bool(getattr(ire, "needs_pose", False))
+        if needs_pose != (pose_estimator is not None):
+            raise ValueError(
+                "a pose-guided IRE needs pose_estimator, and pose_estimator needs a pose-guided "
+                f"IRE (ire: {type(ire).__name__}, pose_estimator: "
+                f"{type(pose_estimator).__name__})"
+            )
         if irm.num_verbs != num_verbs:
             raise ValueError(f"irm.num_verbs={irm.num_verbs} but num_verbs={num_verbs}")
         if language_classifier is not None:
@@ -214,6 +230,7 @@ class RmLR(nn.Module):
         self.entity_detector = entity_detector
         self.ire = ire
         self.irm = irm
+        self.pose_estimator = pose_estimator
         self.text_teacher = text_teacher
         self.cross_modal = cross_modal
 
@@ -272,7 +289,7 @@ class RmLR(nn.Module):
         images = self.entity_detector.preprocess_image(batched_inputs)
         with torch.no_grad():
             detections = self.entity_detector(images)
-        pairs, features, logits, cues = self.reason(detections, images.image_sizes)
+        pairs, features, logits, cues = self.reason(detections, images.image_sizes, batched_inputs)
         power = self.score_power_train if self.training else self.score_power_test
         prior = (pairs.scores_h * pairs.scores_o) ** power
         if self.training:
@@ -315,9 +332,15 @@ class RmLR(nn.Module):
             )
         return detections.extra_features[self.ire_in_feature]
 
-    def reason(self, detections: EntityDetections, image_sizes: Sequence[Sequence[int]]):
+    def reason(
+        self,
+        detections: EntityDetections,
+        image_sizes: Sequence[Sequence[int]],
+        batched_inputs: List[Dict],
+    ):
         """Steps 2-4 of the module docstring on given entities (the detector's, or GT boxes for
-        the oracle-pair diagnostics of :mod:`rmlr.evaluation.oracle_pairs`).
+        the oracle-pair diagnostics of :mod:`rmlr.evaluation.oracle_pairs`); ``batched_inputs``
+        feed the pose stage of a pose-guided IRE.
 
         Returns:
             pairs (P pairs), features (P, H) O^v, logits (P, V) unmasked verb logits,
@@ -331,13 +354,31 @@ class RmLR(nn.Module):
         if self.ire is not None:
             ire_map, ire_mask = self.ire_input(detections)
             cues, global_context = self.ire(
-                ire_map, ire_mask, pairs.boxes_h, pairs.boxes_o, pairs.image_index
+                ire_map,
+                ire_mask,
+                pairs.boxes_h,
+                pairs.boxes_o,
+                pairs.image_index,
+                **self._pose_inputs(batched_inputs, pairs),
             )
         image_features = None
         if self.irm.image_feature_dim > 0:  # UPT's global branch (the UPT plain model)
             image_features = average_valid_cells(detections.features, detections.feature_mask)
         features, logits = self.irm(pairs, image_hw, global_context, cues, image_features)
         return pairs, features, logits, cues
+
+    def _pose_inputs(self, batched_inputs: List[Dict], pairs: HOIPairs) -> Dict:
+        """``poses`` (the pose stage on the pairs' distinct humans; None without pairs) and
+        ``pose_index`` (P,) for a pose-guided IRE; nothing otherwise."""
+        if self.pose_estimator is None:
+            return {}
+        if len(pairs) == 0:  # no human, or nothing to pair it with: no pose needed
+            return {"poses": None, "pose_index": None}
+        humans, pose_index = torch.unique(pairs.human_index, return_inverse=True)
+        poses = self.pose_estimator(
+            batched_inputs, pairs.entity_boxes[humans], pairs.entity_image[humans]
+        )
+        return {"poses": poses, "pose_index": pose_index}
 
     def losses(
         self,
