@@ -41,10 +41,12 @@ from .synthetic import (
     generate_synthetic_hoi,
     register_synthetic_hoi,
 )
+from .test_loader import build_hoi_test_loader
 from .transforms import ColorJitter, ColorJitterTransform, RandomSelect, build_upt_augmentation
 from .vcoco import load_vcoco_json, register_vcoco
 
 __all__ = [
+    "build_hoi_test_loader",
     "hoi_to_detection_dicts",
     "register_entity_dataset",
     "HOIDatasetMapper",
