@@ -136,25 +136,36 @@ class FrozenEntityDetector(nn.Module):
             tensor = images.tensor[index, :, :h, :w]
             parts.append((index, self.detector.detr(ImageList(tensor, [(h, w)] * len(index)))))
         n = len(sizes)
-        merged = {}
-        for key, value in parts[0][1].items():
-            if key == "aux_outputs":
-                continue
-            if value.dim() == 3 and value.dtype == torch.bool:  # (N, h, w) padding mask
-                fill = True
-            elif value.dim() == 4:  # (N, ., h, w) maps
-                fill = 0
-            else:  # (N, ...) per-image rows of equal shape
-                fill = None
-            if fill is None:
-                out = value.new_empty((n,) + tuple(value.shape[1:]))
-                for index, part in parts:
-                    out[index] = part[key]
-            else:
-                shape = [max(p[key].shape[d] for _, p in parts) for d in range(1, value.dim())]
-                out = value.new_full([n] + shape, fill)
-                for index, part in parts:
-                    v = part[key]
-                    out[(index,) + tuple(slice(0, s) for s in v.shape[1:])] = v
-            merged[key] = out
-        return merged
+        return {
+            key: _merge_by_index([(index, part[key]) for index, part in parts], n)
+            for key in parts[0][1]
+            if key != "aux_outputs"
+        }
+
+
+def _merge_by_index(parts, n: int):
+    """Scatter per-group outputs ``[(image indices, value)]`` back into batch order. Tensors:
+    (N, h, w) bool padding masks are padded with True, (N, ., h, w) maps with 0, other (N, ...)
+    rows must agree in shape; dicts and tuples (e.g. ``extra_features``: name -> (map, mask)) are
+    merged element by element."""
+    first = parts[0][1]
+    if isinstance(first, dict):
+        return {k: _merge_by_index([(i, v[k]) for i, v in parts], n) for k in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(
+            _merge_by_index([(i, v[j]) for i, v in parts], n) for j in range(len(first))
+        )
+    if first.dim() == 3 and first.dtype == torch.bool:  # (N, h, w) padding mask
+        fill = True
+    elif first.dim() == 4:  # (N, ., h, w) maps
+        fill = 0
+    else:  # (N, ...) per-image rows of equal shape
+        out = first.new_empty((n,) + tuple(first.shape[1:]))
+        for index, value in parts:
+            out[index] = value
+        return out
+    shape = [max(v.shape[d] for _, v in parts) for d in range(1, first.dim())]
+    out = first.new_full([n] + shape, fill)
+    for index, value in parts:
+        out[(index,) + tuple(slice(0, s) for s in value.shape[1:])] = value
+    return out
