@@ -110,7 +110,9 @@ def test_ire_on_res3_shapes_and_training_step(tiny_model_and_batch):
     res3, mask3 = model.ire_input(det)
     c5 = det.features
     assert res3.shape[1] == 64 and c5.shape[1] == 256
-    assert res3.shape[-2:] == (2 * c5.shape[-2], 2 * c5.shape[-1])  # stride 8 vs 16
+    # stride 8 vs 16: twice C5's size, less one where an unpadded group's side (pad-free batched
+    # inference runs each image size alone) is an odd multiple of 8
+    assert all(2 * c - 1 <= r <= 2 * c for r, c in zip(res3.shape[-2:], c5.shape[-2:]))
     assert mask3.shape == (len(batch), *res3.shape[-2:])
     h, w = images.image_sizes[0]
     assert (~mask3[0]).sum(0).max() == -(-h // 8) and (~mask3[0]).sum(1).max() == -(-w // 8)
