@@ -53,8 +53,18 @@ a reconstruction made of the pair's own words. The fixed points are ``y`` on (a 
 word states: with standardised states (norm ~ sqrt(L)) the attention of ``y = e_k`` is peaked on
 ``e_k``, and ``target ~ y``. Which words those are differs from pair to pair (verb and object),
 so the minimum needs a visual feature that tells the pairs apart: it cannot be reached from noise
-(:mod:`tests.test_cross_modal_probe`). The subject word is left out because it is in every
-sentence: ``y = e_person`` would be a fixed point for every pair, reachable without any image.
+(``tests/test_cross_modal_probe.py``; measured with 3 seeds, the held-out word loss with real
+features is 0.64 x the loss with noise, 0.52 x the loss with the texts shuffled across images).
+The subject word is left out because it is in every sentence: ``y = e_person`` would be a fixed
+point for every pair, reachable without any image.
+
+The failure mode this prevents is the one of the literal form (below): a loss between two outputs
+of free learnable maps, minimised by making both the same constant. Here each choice closes one
+way to that constant: the target is not a learnable map (frozen states as keys and values, no
+projection), so it cannot be moved toward ``y``; the stop-gradient keeps the loss from pulling
+the attention instead of the visual side; nothing learnable follows FFN_W's last layer, so no
+gain can shrink ``y`` to a point (a constant ``y`` still meets different words in different
+pairs and keeps a loss of about the words' spread, the "noise" loss of the probe).
 
 Word level, ``word_formulation="paper"`` (the literal Eq. 13-17, kept for comparison)
 -----------------------------------------------------------------------------------
