@@ -248,7 +248,7 @@ def main(argv=None):
     else:
         detector = stage1(output, args.threads) if args.stage1 else SHIPPED_DETR
     rows = [r for r in ROWS + EXTRA_ROWS if r[0] in args.rows]
-    jobs = [(row, seed) for seed in args.seeds for row in rows]
+    jobs = [(row, seed) for row in rows for seed in args.seeds]  # rows complete in order
     log(f"{len(jobs)} runs ({len(rows)} rows x {len(args.seeds)} seeds), detector {detector}")
     with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         records = list(
