@@ -15,6 +15,8 @@ setup(
     python_requires=">=3.9",
     package_dir={"rmlr": "projects/RmLR/rmlr"},
     packages=["rmlr"] + ["rmlr." + p for p in find_packages("projects/RmLR/rmlr")],
+    # HICO-DET's zero-shot splits (index lists, MIT; provenance in the .md next to them)
+    package_data={"rmlr.data": ["hico_det_zero_shot_splits.json", "hico_det_zero_shot_splits.md"]},
     install_requires=[
         "fvcore",
         "iopath",

@@ -124,7 +124,7 @@ def base_names():
 TABLE2 = {
     "rmlr_r50_vcoco_wo_cl": ([r"cross_modal\..*"], set()),
     "rmlr_r50_vcoco_wo_rm": ([r"ire\..*", r"cross_modal\.ire_branch\..*"], {"irm.fusion.weight"}),
-    "rmlr_r50_vcoco_wo_wa": ([r"cross_modal\.ir[em]_branch\.word_attention\..*"], set()),
+    "rmlr_r50_vcoco_wo_wa": ([r"cross_modal\.ir[em]_branch\.word_head\..*"], set()),
     "rmlr_r50_vcoco_wo_sa": ([r"cross_modal\.ir[em]_branch\.sentence_head\..*"], set()),
     "rmlr_r50_vcoco_wo_irm_kt": ([r"cross_modal\.irm_branch\..*"], set()),
     "rmlr_r50_vcoco_wo_ire_kt": ([r"cross_modal\.ire_branch\..*"], set()),
@@ -227,8 +227,11 @@ def test_tiny_plain_model_has_the_global_branch_and_trains():
 
 
 TEXT_WIDTH_DEPENDENT = [
-    r"cross_modal\.ir[em]_branch\.sentence_head\.2\.(weight|bias)",
-    r"cross_modal\.ir[em]_branch\.word_attention\.(key|value)\.weight",
+    r"cross_modal\.ir[em]_branch\.(sentence|word)_head\.2\.(weight|bias)",
+    # Eq. 9: H^v (the IRM width, O^v) follows the teacher's width
+    r"irm\.(fusion|classifier)\..*",
+    r"irm\.competitive_layers\..*",
+    r"cross_modal\.irm_branch\.input_proj\..*",
 ]
 TABLE3 = {
     "rmlr_r50_vcoco_albert": ("albert-base-v2", 768),
@@ -236,20 +239,32 @@ TABLE3 = {
     "rmlr_r50_vcoco_mobilebert": ("google/mobilebert-uncased", 512),
     "rmlr_r50_vcoco_bert_base": ("bert-base-uncased", 768),
     "rmlr_r50_vcoco_bert_large": ("bert-large-uncased", 1024),
+    "rmlr_r50_vcoco_minilm": (None, 384),
 }
 
 
-@pytest.mark.parametrize("name", sorted(TABLE3) + ["rmlr_r50_vcoco_minilm"])
+@pytest.mark.parametrize("name", sorted(TABLE3))
 def test_table3_text_encoders_change_only_the_teacher_and_text_widths(name):
     removed, added, changed = tree_diff(BASE, name)
-    assert not removed and not added
-    assert changed <= matching(base_names(), *TEXT_WIDTH_DEPENDENT)
-    teacher = meta_model(name).text_teacher
-    if name in TABLE3:
-        assert (teacher.model_name_or_path, teacher.embed_dim) == TABLE3[name]
-        assert bool(changed) == (TABLE3[name][1] != 512)
+    model = meta_model(name)
+    teacher = model.text_teacher
+    path, width = TABLE3[name]
+    assert teacher.embed_dim == width and teacher.target_norm == "standardize"
+    if path is None:
+        assert os.path.isdir(teacher.model_name_or_path)
     else:
-        assert teacher.embed_dim == 384 and os.path.isdir(teacher.model_name_or_path)
+        assert teacher.model_name_or_path == path
+    # the IRM is as wide as the teacher (Eq. 9); the alignment layers are 1024 wide, so a
+    # 1024-wide O^v needs no input projection
+    assert model.irm.hidden_dim == width and model.irm.classifier.in_features == width
+    assert not added
+    assert removed == (
+        matching(base_names(), r"cross_modal\.irm_branch\.input_proj\..*")
+        if width == 1024
+        else set()
+    )
+    assert changed <= matching(base_names(), *TEXT_WIDTH_DEPENDENT)
+    assert bool(changed) == (width != 512)
 
 
 @pytest.mark.parametrize(

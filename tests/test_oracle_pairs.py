@@ -116,9 +116,9 @@ def test_ire_on_res3_shapes_and_training_step(tiny_model_and_batch):
     res3, mask3 = model.ire_input(det)
     c5 = det.features
     assert res3.shape[1] == 64 and c5.shape[1] == 256
-    ph, pw = images.tensor.shape[-2:]  # padded input: stride 8 vs 16 (DC5)
-    assert res3.shape[-2:] == (-(-ph // 8), -(-pw // 8))
-    assert c5.shape[-2:] == (-(-ph // 16), -(-pw // 16))
+    # stride 8 vs 16: twice C5's size, less one where an unpadded group's side (pad-free batched
+    # inference runs each image size alone) is an odd multiple of 8
+    assert all(2 * c - 1 <= r <= 2 * c for r, c in zip(res3.shape[-2:], c5.shape[-2:]))
     assert mask3.shape == (len(batch), *res3.shape[-2:])
     h, w = images.image_sizes[0]
     valid_h, valid_w = (~mask3[0]).sum(0).max(), (~mask3[0]).sum(1).max()

@@ -7,9 +7,11 @@ examples:
   python tools/evaluate_hoi.py --import my_hoi --dataset my_hoi_test --predictions p.json.gz
   python tools/evaluate_hoi.py --dataset mine --json-file my_test.json --format hico_det \\
       --train-json-file my_train.json --predictions p.json
+  python tools/evaluate_hoi.py --dataset hico_det_test --zero-shot uv --predictions p.json.gz
 
 Prints the table and, with --output, writes JSON: HICO-DET
-{"default": {"full", "rare", "non_rare"}, "known_object": {...}} (mAP in percent); V-COCO
+{"default": {"full", "rare", "non_rare"}, "known_object": {...}} (mAP in percent; with
+--zero-shot also "unseen" and "seen" in both); V-COCO
 {"AP_role_S1", "AP_role_S2", "AP_agent", "per_class": {...}, "per_action_agent": {...}}.
 The predictions file format is described in rmlr.evaluation.predictions and the project README.
 
@@ -17,6 +19,10 @@ Datasets: `import rmlr` registers the built-in ones; --import MODULE imports you
 registers yours (README, "Your own dataset"); or register an annotation file on the fly with
 --json-file FILE --format {hico_det,vcoco} (a HICO-DET-style file's own verbs and HOI classes
 are used; images are not read).
+
+Zero-shot (HICO-DET-style datasets): --zero-shot SETTING adds the mAP over the setting's unseen
+and seen classes (rf_uc, nf_uc, uo, uv for HICO-DET; synthetic_uc, synthetic_uv), --zero-shot
+FILE.json takes the unseen HOI ids from a file (a list, or {"unseen_hoi_ids": [...]}).
 
 Images of the dataset without an entry count as images without detections; the tool reports how
 many there are and refuses to score a file that covers fewer than half of the images (a wrong or
@@ -33,7 +39,7 @@ import sys
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from rmlr.data import register_hico_det, register_vcoco
+from rmlr.data import read_unseen_hoi_ids, register_hico_det, register_vcoco
 from rmlr.data.metadata import object_order_to_coco80
 from rmlr.data.parsing import check_id, read_json
 from rmlr.evaluation import (
@@ -75,6 +81,12 @@ def get_parser():
         action="store_true",
         help=f"score a file covering fewer than {100 * MIN_COVERAGE:.0f}%% of the dataset's images "
         "(with a warning) instead of refusing it",
+    )
+    parser.add_argument(
+        "--zero-shot",
+        metavar="SETTING|FILE.json",
+        help="also report unseen / seen mAP for this zero-shot setting (rf_uc, nf_uc, uo, uv, "
+        "synthetic_uc, synthetic_uv) or a JSON file of unseen HOI ids",
     )
     adhoc = parser.add_argument_group("register an ad-hoc dataset under --dataset")
     adhoc.add_argument("--json-file", help="annotation file (UPT-style; HICO-DET or V-COCO)")
@@ -176,8 +188,13 @@ def evaluate(args):
     entries = load_predictions(args.predictions)
     records = entries_to_records(entries, dataset_dicts, spec, source=args.predictions)
     coverage = check_coverage(records, dataset_dicts, args)
+    if args.zero_shot and metadata.evaluator_type != "hico_det":
+        raise ValueError(f"--zero-shot needs a HICO-DET-style dataset, not {args.dataset!r}")
     if metadata.evaluator_type == "hico_det":
-        result = evaluate_hico_det(dataset_dicts, metadata, records)
+        unseen = None
+        if args.zero_shot:
+            unseen = read_unseen_hoi_ids(args.zero_shot, len(metadata.hoi_classes))
+        result = evaluate_hico_det(dataset_dicts, metadata, records, unseen)
         if args.export_official:
             export_hico_det_matlab(records, dataset_dicts, metadata, args.export_official)
     else:

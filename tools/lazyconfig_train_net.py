@@ -14,7 +14,8 @@ checkpointed; the newest valid checkpoint is used), weights read without running
 fine-tune from a partial checkpoint), YAML configs read as data, overrides with unknown keys or
 wrong types refused, a refusal to start from weights that do not exist or with a verb count that
 does not match the datasets, and a final results table. ``--num-gpus N`` starts N processes: NCCL
-on GPUs, gloo on CPU.
+on GPUs, gloo on CPU; each gives torch the cores available to it (less those other jobs keep
+busy) divided by N threads, or ``OMP_NUM_THREADS`` when set, and logs the choice.
 The HOI configs write the predictions file and per-class AP (CSV, plot) to train.output_dir.
 Progress: Detectron2's log lines with ETA every train.log_period iterations, and "Inference
 done i/n ... ETA" while evaluating.
@@ -44,6 +45,7 @@ from rmlr.engine import (
     check_dataset_classes,
     check_entity_detector_loaded,
     check_weight_sources,
+    configure_torch_threads,
     format_results_table,
     load_model_for_inference,
     preserved_rng,
@@ -52,6 +54,7 @@ from rmlr.engine import (
     resolve_device,
     resume_training_state,
     use_checkpoint_entity_detector,
+    use_checkpoint_pose_estimator,
 )
 
 logger = logging.getLogger("detectron2")
@@ -214,6 +217,8 @@ def main(args):
     default_setup(cfg, args)
     # the project's own log lines (checkpoint sha256 and origin, dataset counts, resume repairs)
     setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="rmlr")
+    # threads per process: cores available / processes started here (or OMP_NUM_THREADS)
+    configure_torch_threads(max(1, args.num_gpus), log=logger)
     if args.eval_only:
         check_weight_sources(cfg, eval_only=True)
         check_dataset_classes(cfg)
@@ -229,6 +234,7 @@ def main(args):
         path, checkpoint, resumed = start
         if checkpoint is not None:
             use_checkpoint_entity_detector(cfg, checkpoint, path)
+            use_checkpoint_pose_estimator(cfg, checkpoint, path)
         check_weight_sources(cfg, resume=resumed, checkpoint=checkpoint)
         check_dataset_classes(cfg)
         results = do_train(args, cfg, start)

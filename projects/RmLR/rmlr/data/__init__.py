@@ -1,7 +1,8 @@
 """HOI datasets for RmLR: loaders, registration, the dataset mapper and the synthetic dataset.
 
 Importing this package registers ``hico_det_{train,test}``, ``vcoco_{trainval,train,val,test}``
-and ``synthetic_hoi_{train,test}`` (:mod:`.builtin`). Dataset dicts, metadata and mapper output
+``synthetic_hoi_{train,test}`` (:mod:`.builtin`) and the zero-shot / low-data training sets derived
+from them (:mod:`.subsets`). Dataset dicts, metadata and mapper output
 follow ``projects/RmLR/README.md``.
 """
 
@@ -31,6 +32,12 @@ from .metadata import (
     VCOCO_ACTION_ROLES,
     HOIMetadata,
 )
+from .subsets import (
+    LOW_DATA_PERCENTS,
+    register_hoi_subset,
+    seen_valid_verbs_from_metadata,
+    unseen_hoi_ids_from_metadata,
+)
 from .synthetic import (
     SYNTHETIC_HOI_CLASSES,
     SYNTHETIC_KEYPOINT_METADATA,
@@ -41,10 +48,18 @@ from .synthetic import (
     generate_synthetic_hoi,
     register_synthetic_hoi,
 )
+from .test_loader import build_hoi_test_loader
 from .transforms import ColorJitter, ColorJitterTransform, RandomSelect, build_upt_augmentation
 from .vcoco import load_vcoco_json, register_vcoco
+from .zero_shot import (
+    hico_det_zero_shot_splits,
+    read_unseen_hoi_ids,
+    synthetic_zero_shot_splits,
+    zero_shot_unseen_hoi_ids,
+)
 
 __all__ = [
+    "build_hoi_test_loader",
     "hoi_to_detection_dicts",
     "register_entity_dataset",
     "HOIDatasetMapper",
@@ -80,4 +95,12 @@ __all__ = [
     "VCOCO_ACTION_ROLES",
     "PERSON_CATEGORY_ID",
     "HOIMetadata",
+    "LOW_DATA_PERCENTS",
+    "register_hoi_subset",
+    "seen_valid_verbs_from_metadata",
+    "unseen_hoi_ids_from_metadata",
+    "hico_det_zero_shot_splits",
+    "read_unseen_hoi_ids",
+    "synthetic_zero_shot_splits",
+    "zero_shot_unseen_hoi_ids",
 ]

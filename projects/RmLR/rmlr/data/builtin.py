@@ -23,6 +23,10 @@ Registered names (annotations; images; images without interactions):
 * ``synthetic_hoi_pretrain_train`` / ``_test``: the same under ``synthetic_hoi_pretrain/`` (seed 1,
   4,000 training images): pre-training data for the tiny DETR
 
+Derived training sets (:mod:`rmlr.data.subsets`): ``hico_det_train_zs_{rf_uc,nf_uc,uo,uv}``,
+``synthetic_hoi_train_zs_{uc,uv}`` (zero-shot) and ``{hico_det,synthetic_hoi}_train_{1,5,15,25,50}pct``
+(low-data).
+
 HICO-DET's rare / non-rare split is computed from ``instances_train2015.json`` when it exists,
 else taken from the test file's ``rare`` list. Nothing is read at registration.
 """
@@ -30,6 +34,7 @@ else taken from the test file's ``rare`` list. Nothing is read at registration.
 import os
 
 from .hico_det import register_hico_det
+from .subsets import register_all_subsets
 from .synthetic import register_synthetic_hoi
 from .vcoco import register_vcoco
 
@@ -88,3 +93,4 @@ register_synthetic_hoi(
     num_test=100,
     seed=1,
 )
+register_all_subsets()

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, ListConfig
 from ..checkpoint import is_url
 from .train_loader import ResumableTrainLoader
 from .trainer import HOITrainer
-from .weights import checkpoint_has_entity_detector
+from .weights import checkpoint_has_entity_detector, checkpoint_has_pose_estimator
 
 _LOADER_ARGS = (
     "dataset",
@@ -104,6 +104,26 @@ def _looks_like_path(name: str) -> bool:
     return os.path.exists(name) or name.startswith((".", "/", "~")) or name.count("/") > 1
 
 
+def _check_pose_weights(cfg, *, eval_only: bool, resume: bool, checkpoint) -> None:
+    """The pose stage's ``model.pose_estimator.checkpoint`` (pose-guided IRE): an existing file
+    or URL, or (empty) a model checkpoint that holds ``pose_estimator.*``; never random weights."""
+    if eval_only or _get(cfg, "model.pose_estimator", None) is None:
+        return  # --eval-only: the whole model, pose stage included, comes from init (strictly)
+    pose_ckpt = _get(cfg, "model.pose_estimator.checkpoint", "") or ""
+    if pose_ckpt:
+        if not is_url(pose_ckpt) and not os.path.isfile(os.path.expanduser(pose_ckpt)):
+            raise FileNotFoundError(
+                f"model.pose_estimator.checkpoint={pose_ckpt!r}: no such file. Give a Detectron2 "
+                "keypoint checkpoint (local .pkl / .pth or a detectron2:// URL)."
+            )
+    elif not resume and not checkpoint_has_pose_estimator(checkpoint):
+        raise ValueError(
+            "model.pose_estimator.checkpoint is empty and no model checkpoint holds "
+            "pose_estimator.* tensors: the pose model would keep random weights. Give a "
+            "Detectron2 keypoint checkpoint with model.pose_estimator.checkpoint=..."
+        )
+
+
 def check_weight_sources(
     cfg, *, eval_only: bool = False, resume: bool = False, checkpoint: Optional[Mapping] = None
 ) -> None:
@@ -112,6 +132,7 @@ def check_weight_sources(
 
     Checked: ``train.init_checkpoint`` (required with ``eval_only``, which then loads the whole
     model from it), the frozen entity detector's ``model.entity_detector.checkpoint`` (training),
+    the pose stage's ``model.pose_estimator.checkpoint`` (pose-guided IRE; training),
     the text teacher's local folder ``model.text_teacher.model_name_or_path`` (a hub name is left
     to the teacher, which fails clearly offline). URLs (``https://``, ``detectron2://``) are checked when downloaded. An RmLR
     model whose entity detector has no checkpoint needs a model checkpoint that holds the
@@ -125,6 +146,7 @@ def check_weight_sources(
     if eval_only and not init:
         raise ValueError("--eval-only needs train.init_checkpoint=<a trained checkpoint>")
 
+    _check_pose_weights(cfg, eval_only=eval_only, resume=resume, checkpoint=checkpoint)
     detector_ckpt = _get(cfg, "model.entity_detector.checkpoint", None)
     if eval_only:
         detector_ckpt = None  # the whole model, frozen DETR included, comes from init (strictly)

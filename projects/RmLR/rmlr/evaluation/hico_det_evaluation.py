@@ -10,7 +10,7 @@ define them. Detections and ties keep the dataset's image order, then each image
 import csv
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 from detectron2.utils.logger import create_small_table
@@ -95,23 +95,38 @@ def hico_det_detections(
 
 @dataclass(frozen=True)
 class HICODetResult:
-    """Per-class APs of both settings with the class names and the rare / non-rare split."""
+    """Per-class APs of both settings with the class names, the rare / non-rare split and, for a
+    zero-shot evaluation, the unseen classes (the others are "seen")."""
 
     ap: HICODetAP
     class_names: List[str]
     rare_ids: Optional[np.ndarray]
     non_rare_ids: Optional[np.ndarray]
+    unseen_ids: Optional[np.ndarray] = None
+
+    @property
+    def seen_ids(self) -> Optional[np.ndarray]:
+        if self.unseen_ids is None:
+            return None
+        return np.setdiff1d(np.arange(len(self.class_names)), self.unseen_ids)
 
     def _means(self, ap: np.ndarray) -> Dict[str, float]:
-        """Full mean and, when the metadata defines them (non-empty), rare / non-rare means."""
+        """Full mean and, when defined (non-empty), rare / non-rare and unseen / seen means."""
         out = {"full": 100.0 * float(np.mean(ap))}
-        for key, ids in (("rare", self.rare_ids), ("non_rare", self.non_rare_ids)):
+        splits = (
+            ("rare", self.rare_ids),
+            ("non_rare", self.non_rare_ids),
+            ("unseen", self.unseen_ids),
+            ("seen", self.seen_ids),
+        )
+        for key, ids in splits:
             if ids is not None and len(ids):
                 out[key] = 100.0 * float(np.mean(ap[ids]))
         return out
 
     def summary(self) -> Dict[str, Dict[str, float]]:
-        """``{"default": {"full", "rare", "non_rare"}, "known_object": {...}}``, mAP in percent."""
+        """``{"default": {"full", "rare", "non_rare"}, "known_object": {...}}``, mAP in percent;
+        a zero-shot evaluation adds ``"unseen"`` / ``"seen"`` to both."""
         return {
             "default": self._means(self.ap.ap_default),
             "known_object": self._means(self.ap.ap_known_object),
@@ -133,27 +148,22 @@ class HICODetResult:
         return create_small_table(rows)
 
     def write_csv(self, path: str) -> None:
-        """One row per HOI class: id, name, #GT, rare flag, AP and final recall of both settings
-        (percent)."""
+        """One row per HOI class: id, name, #GT, rare flag, (zero-shot: unseen flag,) AP and final
+        recall of both settings (percent)."""
         rare = set(self.rare_ids.tolist()) if self.rare_ids is not None else set()
+        unseen = None if self.unseen_ids is None else set(self.unseen_ids.tolist())
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(
-                [
-                    "hoi_id",
-                    "name",
-                    "num_gt",
-                    "rare",
-                    "ap_default",
-                    "recall_default",
-                    "ap_known_object",
-                    "recall_known_object",
-                ]
+                ["hoi_id", "name", "num_gt", "rare"]
+                + ([] if unseen is None else ["unseen"])
+                + ["ap_default", "recall_default", "ap_known_object", "recall_known_object"]
             )
             a = self.ap
             for c, name in enumerate(self.class_names):
                 w.writerow(
                     [c, name, int(a.num_gt[c]), int(c in rare)]
+                    + ([] if unseen is None else [int(c in unseen)])
                     + [
                         f"{100.0 * float(v[c]):.4f}"
                         for v in (
@@ -167,9 +177,14 @@ class HICODetResult:
 
 
 def evaluate_hico_det(
-    dataset_dicts, metadata, records: Mapping[int, Mapping[str, np.ndarray]]
+    dataset_dicts,
+    metadata,
+    records: Mapping[int, Mapping[str, np.ndarray]],
+    unseen_hoi_ids: Optional[Sequence[int]] = None,
 ) -> HICODetResult:
-    """Official HICO-DET Default and Known-Object APs of validated records (image_id -> record)."""
+    """Official HICO-DET Default and Known-Object APs of validated records (image_id -> record);
+    with ``unseen_hoi_ids`` (a zero-shot setting, :mod:`rmlr.data.zero_shot`) also the means over
+    unseen and seen classes."""
     gt = hico_det_ground_truth(dataset_dicts, metadata)
     det = hico_det_detections(records, dataset_dicts, metadata)
     names = [
@@ -182,14 +197,27 @@ def evaluate_hico_det(
         class_names=names,
         rare_ids=None if rare is None else np.asarray(rare, dtype=np.int64),
         non_rare_ids=None if non_rare is None else np.asarray(non_rare, dtype=np.int64),
+        unseen_ids=_checked_unseen(unseen_hoi_ids, len(names)),
     )
+
+
+def _checked_unseen(unseen_hoi_ids, num_classes: int) -> Optional[np.ndarray]:
+    if unseen_hoi_ids is None:
+        return None
+    ids = np.unique(np.asarray(list(unseen_hoi_ids), dtype=np.int64))
+    if len(ids) == 0 or ids[0] < 0 or ids[-1] >= num_classes:
+        raise ValueError(
+            f"unseen_hoi_ids must be non-empty ids in [0, {num_classes}), got {ids.tolist()[:10]}"
+        )
+    return ids
 
 
 class HICODetEvaluator(HOIEvaluator):
     """Official HICO-DET evaluation (Default and Known-Object) of the model's ``hoi_instances``.
 
     ``evaluate()`` returns ``{"hico_det": {"full", "rare", "non_rare", "ko_full", "ko_rare",
-    "ko_non_rare"}}`` (mAP in percent) on the main process and writes to ``output_dir``:
+    "ko_non_rare"}}`` (mAP in percent; with ``unseen_hoi_ids``, a zero-shot setting, also
+    ``unseen``, ``seen``, ``ko_unseen``, ``ko_seen``) on the main process and writes to ``output_dir``:
     ``hoi_predictions.json.gz`` (the predictions file), ``hico_det_per_class_ap.csv`` / ``.png``
     and, with ``export_official=True``, ``hico_det_matlab/detections_XX.mat`` for the MATLAB toolkit.
     Constructor arguments: see :class:`~rmlr.evaluation.hoi_evaluator.HOIEvaluator`.
@@ -197,8 +225,25 @@ class HICODetEvaluator(HOIEvaluator):
 
     task = "hico_det"
 
+    def __init__(
+        self,
+        dataset_name: str,
+        output_dir: Optional[str] = None,
+        *,
+        unseen_hoi_ids: Optional[Sequence[int]] = None,
+        **kwargs,
+    ):
+        """
+        Args:
+            unseen_hoi_ids: the unseen classes of a zero-shot setting (configs:
+                ``L(unseen_hoi_ids_from_metadata)(dataset_name=<the zero-shot training set>)``).
+            dataset_name, output_dir, kwargs: see :class:`~rmlr.evaluation.hoi_evaluator.HOIEvaluator`.
+        """
+        super().__init__(dataset_name, output_dir, **kwargs)
+        self._unseen_hoi_ids = None if unseen_hoi_ids is None else list(unseen_hoi_ids)
+
     def _evaluate_records(self, dataset_dicts, metadata, records):
-        return evaluate_hico_det(dataset_dicts, metadata, records)
+        return evaluate_hico_det(dataset_dicts, metadata, records, self._unseen_hoi_ids)
 
     def _export(self, records, dataset_dicts, metadata, output_dir):
         export_hico_det_matlab(

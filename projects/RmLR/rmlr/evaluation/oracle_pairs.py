@@ -97,7 +97,7 @@ def oracle_pair_outputs(model, batched_inputs: List[Dict]) -> Dict[str, torch.Te
     gt_boxes = [x["instances"].gt_boxes.tensor for x in batched_inputs]
     gt_classes = [x["instances"].gt_classes for x in batched_inputs]
     detections = oracle_detections(model.entity_detector, images, gt_boxes, gt_classes)
-    pairs, _, logits, _ = model.reason(detections, images.image_sizes)
+    pairs, _, logits, _ = model.reason(detections, images.image_sizes, batched_inputs)
     counts = torch.as_tensor([len(b) for b in gt_boxes], device=logits.device)
     offsets = counts.cumsum(0) - counts
     local_h = pairs.human_index - offsets[pairs.image_index]
