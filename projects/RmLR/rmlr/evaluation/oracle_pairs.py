@@ -12,7 +12,10 @@ the detector's: every GT human is paired with every other GT entity (the model's
 * **verb mAP**: per verb, the average precision of ``sigmoid(logit)`` over all oracle pairs whose
   object admits the verb (pairs without it, non-interacting pairs included, are negatives),
   averaged over the verbs with at least one positive. AP is the mean of the precisions at the
-  ranks of the positives (no interpolation); ties are broken by pair order.
+  ranks of the positives (no interpolation); ties are broken by pair order;
+* **verb mAP on GT pairs**: the same over the GT interacting pairs only (the protocol of a linear
+  probe on GT pairs, ``benchmarks/synthetic_cue_probe.py``: which verb, given that the pair
+  interacts). ``ignore_verbs`` (e.g. ``no_interaction``) leaves verbs out of both mAPs.
 
 Entity tokens: each GT box takes the last decoder state of the DETR query whose predicted box
 overlaps it most (IoU), with the GT class and score 1, so the detection prior is 1 and only the
@@ -22,7 +25,7 @@ Shape shorthand (extends :mod:`rmlr.modeling.entity_detection.entity_detections`
     G_i: GT entities of image i      Q: DETR queries      P: oracle pairs      V: verbs
 """
 
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -111,7 +114,10 @@ def oracle_pair_outputs(model, batched_inputs: List[Dict]) -> Dict[str, torch.Te
 
 
 def oracle_pair_metrics(
-    logits: torch.Tensor, valid: torch.Tensor, labels: torch.Tensor
+    logits: torch.Tensor,
+    valid: torch.Tensor,
+    labels: torch.Tensor,
+    ignore_verbs: Sequence[int] = (),
 ) -> Dict[str, float]:
     """Verb top-1 accuracy and verb mAP (in %) of classified oracle pairs (module docstring).
 
@@ -119,10 +125,12 @@ def oracle_pair_metrics(
         logits: (P, V) verb logits.
         valid: (P, V) bool, verbs valid for each pair's object.
         labels: (P, V) bool, GT verbs of each pair.
+        ignore_verbs: verbs left out of the mAPs (not of the top-1 accuracy).
 
     Returns:
-        ``verb_top1`` and ``verb_map`` (%), ``num_interacting_pairs``, ``num_pairs``,
-        ``num_verbs_evaluated`` and ``verb_ap`` (V entries, NaN for verbs without positives).
+        ``verb_top1``, ``verb_map`` and ``verb_map_gt_pairs`` (%), ``num_interacting_pairs``,
+        ``num_pairs``, ``num_verbs_evaluated``, ``verb_ap`` and ``verb_ap_gt_pairs`` (V entries,
+        NaN for verbs without positives or ignored).
     """
     if not (logits.shape == valid.shape == labels.shape):
         raise ValueError(
@@ -137,23 +145,41 @@ def oracle_pair_metrics(
     n_int = int(interacting.sum())
     scores = torch.sigmoid(logits.float()).cpu().numpy()
     valid_np, labels_np = valid.cpu().numpy(), labels.cpu().numpy()
-    aps = [
-        average_precision(scores[valid_np[:, v], v], labels_np[valid_np[:, v], v])
-        for v in range(logits.shape[1])
-    ]
+    ignored = set(int(v) for v in ignore_verbs)
+
+    def per_verb(rows):
+        return [
+            (
+                float("nan")
+                if v in ignored
+                else average_precision(
+                    scores[rows & valid_np[:, v], v], labels_np[rows & valid_np[:, v], v]
+                )
+            )
+            for v in range(logits.shape[1])
+        ]
+
+    aps = per_verb(np.ones(len(scores), dtype=bool))
+    aps_gt = per_verb(interacting.cpu().numpy())
     evaluated = [a for a in aps if not np.isnan(a)]
+    evaluated_gt = [a for a in aps_gt if not np.isnan(a)]
     return {
         "verb_top1": 100.0 * float(correct.sum()) / n_int if n_int else float("nan"),
         "verb_map": 100.0 * float(np.mean(evaluated)) if evaluated else float("nan"),
+        "verb_map_gt_pairs": 100.0 * float(np.mean(evaluated_gt)) if evaluated_gt else float("nan"),
         "num_interacting_pairs": n_int,
         "num_pairs": int(logits.shape[0]),
         "num_verbs_evaluated": len(evaluated),
         "verb_ap": [100.0 * a for a in aps],
+        "verb_ap_gt_pairs": [100.0 * a for a in aps_gt],
     }
 
 
 def evaluate_oracle_pairs(
-    model, data_loader: Iterable[List[Dict]], max_batches: Optional[int] = None
+    model,
+    data_loader: Iterable[List[Dict]],
+    max_batches: Optional[int] = None,
+    ignore_verbs: Sequence[int] = (),
 ) -> Dict[str, float]:
     """:func:`oracle_pair_metrics` over a test loader (e.g. ``instantiate(cfg.dataloader.test)``);
     the model is put in eval mode and restored afterwards."""
@@ -171,4 +197,5 @@ def evaluate_oracle_pairs(
         model.train(was_training)
     if not parts["logits"]:
         raise ValueError("evaluate_oracle_pairs: the data loader gave no batch")
-    return oracle_pair_metrics(*(torch.cat(parts[k]) for k in ("logits", "valid", "labels")))
+    tensors = (torch.cat(parts[k]) for k in ("logits", "valid", "labels"))
+    return oracle_pair_metrics(*tensors, ignore_verbs=ignore_verbs)
