@@ -112,19 +112,19 @@ class LanguageClassifier(nn.Module):
             )
         if temperature <= 0:
             raise ValueError(f"language classifier: temperature must be > 0, not {temperature}")
-        index = torch.full((num_objects, num_verbs), -1, dtype=torch.int64)
+        index = [[-1] * num_verbs for _ in range(num_objects)]
         for c, (obj, verb) in enumerate(hoi_classes):
             if not (0 <= obj < num_objects and 0 <= verb < num_verbs):
                 raise ValueError(f"language classifier: class {c} {(obj, verb)} out of range")
-            if index[obj, verb] >= 0:
+            if index[obj][verb] >= 0:
                 raise ValueError(f"language classifier: class {(obj, verb)} listed twice")
-            index[obj, verb] = c
+            index[obj][verb] = c
         self.sentences = list(sentences)
         self.temperature = float(temperature)
         self.text_weight = float(text_weight)
         self._fingerprint = class_list_fingerprint(sentences, hoi_classes)
         # (K, V) class id of (object, verb), -1 when none; (C,) object of each class
-        self.register_buffer("hoi_index", index, persistent=False)
+        self.register_buffer("hoi_index", torch.as_tensor(index), persistent=False)
         self.register_buffer(
             "class_objects", torch.as_tensor([o for o, _ in hoi_classes]), persistent=False
         )

@@ -242,7 +242,11 @@ class RmLR(nn.Module):
         train_mask = mask
         if train_valid_verbs_per_object is not None:
             train_mask = self._verb_mask(train_valid_verbs_per_object, num_verbs)
-            if train_mask.shape != mask.shape or (train_mask & ~mask).any():
+            pairs = {(o, int(v)) for o, verbs in enumerate(valid_verbs_per_object) for v in verbs}
+            train_pairs = {
+                (o, int(v)) for o, verbs in enumerate(train_valid_verbs_per_object) for v in verbs
+            }
+            if train_mask.shape != mask.shape or not train_pairs <= pairs:
                 raise ValueError(
                     "train_valid_verbs_per_object must be a subset of valid_verbs_per_object "
                     "(same objects)"

@@ -1,0 +1,6 @@
+"""RmLR-R50, HICO-DET zero-shot UV (20 unseen verbs, 84 classes): as ``rmlr_r50_hico_det_zs_rf_uc``."""
+
+from .rmlr_r50_hico_det_zs_rf_uc import dataloader, lr_multiplier, model, optimizer, train
+
+dataloader.train.dataset.names = "hico_det_train_zs_uv"
+train.output_dir = "./output/rmlr_r50_hico_det_zs_uv"
