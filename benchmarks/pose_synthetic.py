@@ -205,7 +205,7 @@ def evaluate_keypoints(path, alphas=(0.02, 0.05, 0.1)):
         visible = gt[:, :, 2] > 0
         wh = boxes[:, 2:] - boxes[:, :2]
         guesses = {
-            "model": out.keypoints[:, :, :2],
+            "model": out.keypoints()[:, :, :2],
             "prior": boxes[:, None, :2] + prior * wh[:, None],
         }
         size = wh.amax(dim=1)[:, None]
@@ -266,6 +266,15 @@ def summarize(values):
 
 
 def write_summary(output, summary):
+    path = os.path.join(output, "summary.json")
+    if os.path.isfile(path):  # another step may have run meanwhile: keep what it wrote
+        with open(path) as f:
+            on_disk = json.load(f)
+        for key, value in on_disk.items():
+            if isinstance(value, dict) and isinstance(summary.get(key), dict):
+                summary[key] = {**value, **summary[key]}
+            else:
+                summary.setdefault(key, value)
     with open(os.path.join(output, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     lines = []
