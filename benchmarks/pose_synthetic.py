@@ -205,7 +205,7 @@ def evaluate_keypoints(path, alphas=(0.02, 0.05, 0.1)):
         visible = gt[:, :, 2] > 0
         wh = boxes[:, 2:] - boxes[:, :2]
         guesses = {
-            "model": out.keypoints[:, :, :2],
+            "model": out.keypoints()[:, :, :2],
             "prior": boxes[:, None, :2] + prior * wh[:, None],
         }
         size = wh.amax(dim=1)[:, None]
@@ -266,6 +266,15 @@ def summarize(values):
 
 
 def write_summary(output, summary):
+    path = os.path.join(output, "summary.json")
+    if os.path.isfile(path):  # another step may have run meanwhile: keep what it wrote
+        with open(path) as f:
+            on_disk = json.load(f)
+        for key, value in on_disk.items():
+            if isinstance(value, dict) and isinstance(summary.get(key), dict):
+                summary[key] = {**value, **summary[key]}
+            else:
+                summary.setdefault(key, value)
     with open(os.path.join(output, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     lines = []
@@ -299,7 +308,7 @@ def main(argv=None):
         "--steps",
         nargs="+",
         default=["keypoints", "detr", "hoi"],
-        choices=["keypoints", "detr", "hoi"],
+        choices=["keypoints", "detr", "hoi", "summary"],
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the keypoint model")
     p.add_argument("--keypoint-iters", type=int, default=600)
@@ -341,18 +350,29 @@ def main(argv=None):
                 runs[name] = {"result": result, "seconds": seconds}
                 summary["wall_time_s"][f"hoi {name}"] = seconds
                 print(f"{name}: Full {result['full']:.2f} ({seconds:.0f} s)", flush=True)
-                summary["hoi"] = {
-                    v: {
-                        k: summarize(
-                            [r["result"][k] for n, r in runs.items() if n.startswith(v + "_")]
-                        )
-                        for k in ("full", "rare", "non_rare")
-                    }
-                    for v in VARIANTS
-                    if any(n.startswith(v + "_") for n in runs)
-                }
+                summary["hoi"] = hoi_table(runs)
                 write_summary(args.output, summary)
+    if "summary" in args.steps:  # rebuild from every finished run (runs split over processes)
+        runs = {}
+        for name in sorted(os.listdir(os.path.join(args.output, "hoi"))):
+            path = os.path.join(args.output, "hoi", name, "results.json")
+            if os.path.isfile(path):
+                with open(path) as f:
+                    runs[name] = {"result": json.load(f)["hico_det"]}
+        summary["runs"] = runs
+        summary["hoi"] = hoi_table(runs)
+        write_summary(args.output, summary)
     return summary
+
+
+def hoi_table(runs):
+    """mean / std / values over seeds of each variant's Full, Rare, Non-rare."""
+    table = {}
+    for v in VARIANTS:
+        mine = [r["result"] for n, r in sorted(runs.items()) if n.startswith(v + "_")]
+        if mine:
+            table[v] = {k: summarize([r[k] for r in mine]) for k in ("full", "rare", "non_rare")}
+    return table
 
 
 if __name__ == "__main__":

@@ -67,8 +67,8 @@ def test_detectron2_keypoint_checkpoint_loads_exactly(d2_model, fmt, tmp_path):
         expected = heads.keypoint_head.layers(pooled)
     assert out.heatmaps.shape == (2, 17, 56, 56)
     torch.testing.assert_close(out.heatmaps, expected)
-    assert out.keypoints.shape == (2, 17, 3)
-    inside = (out.keypoints[..., 0] >= 10) & (out.keypoints[..., 0] <= 60)
+    assert out.keypoints().shape == (2, 17, 3)
+    inside = (out.keypoints()[..., 0] >= 10) & (out.keypoints()[..., 0] <= 60)
     assert inside[0].all()
 
 
@@ -86,7 +86,7 @@ def test_boxes_of_several_images_keep_their_order(d2_model, tmp_path):
         )
         torch.testing.assert_close(together[r : r + 1], alone.heatmaps, atol=1e-4, rtol=1e-4)
     empty = estimator(batch, boxes[:0], index[:0])
-    assert empty.heatmaps.shape == (0, 17, 56, 56) and empty.keypoints.shape == (0, 17, 3)
+    assert empty.heatmaps.shape == (0, 17, 56, 56) and empty.keypoints().shape == (0, 17, 3)
 
 
 def test_wrong_keypoint_count_is_refused_naming_file_and_key(tmp_path):

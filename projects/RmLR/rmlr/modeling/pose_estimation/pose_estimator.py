@@ -55,8 +55,6 @@ class PoseEstimates:
 
     Attributes:
         heatmaps: (R_h, J, M, M) keypoint logits of each human, over its box.
-        keypoints: (R_h, J, 3) x, y (input-image pixels, continuous) and score of each keypoint
-            (Detectron2's ``heatmaps_to_keypoints``).
         boxes: (R_h, 4) the human boxes the heatmaps cover.
         features: FPN maps ``{"p2": (N, F, h_2, w_2), ...}`` of the pose backbone.
         strides: input pixels per cell of each FPN map.
@@ -64,11 +62,18 @@ class PoseEstimates:
     """
 
     heatmaps: torch.Tensor
-    keypoints: torch.Tensor
     boxes: torch.Tensor
     features: Dict[str, torch.Tensor]
     strides: Dict[str, int]
     image_sizes: List[Sequence[int]]
+
+    def keypoints(self) -> torch.Tensor:
+        """(R_h, J, 3) x, y (input-image pixels, continuous) and score of each keypoint, decoded
+        by Detectron2's ``heatmaps_to_keypoints`` (a loop over the humans with a bicubic resize
+        each: computed on request only, the HOI stage uses the heatmaps)."""
+        if self.boxes.shape[0] == 0:
+            return self.heatmaps.new_zeros(0, self.heatmaps.shape[1], 3)
+        return heatmaps_to_keypoints(self.heatmaps, self.boxes)[:, :, (0, 1, 3)]
 
     def valid_cells(self, level: str) -> torch.Tensor:
         """(N, 2) int64 unpadded rows and columns of FPN map ``level`` of each image."""
@@ -216,13 +221,8 @@ class FrozenPoseEstimator(nn.Module):
         sorted_maps = self.roi_heads.keypoint_head.layers(pooled)  # (R_h, J, M, M)
         heatmaps = torch.empty_like(sorted_maps)
         heatmaps[order] = sorted_maps
-        if boxes.shape[0]:
-            keypoints = heatmaps_to_keypoints(heatmaps, boxes)[:, :, (0, 1, 3)]
-        else:
-            keypoints = heatmaps.new_zeros(0, heatmaps.shape[1], 3)
         return PoseEstimates(
             heatmaps=heatmaps,
-            keypoints=keypoints,
             boxes=boxes,
             features=features,
             strides=self.strides,
