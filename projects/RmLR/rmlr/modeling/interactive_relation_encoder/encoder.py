@@ -102,11 +102,12 @@ class InteractiveRelationEncoder(nn.Module):
         the whole map at these cells.
         """
         n, _, h, w = features.shape
-        # the 1x1 projection as one product on the channel-major map (no transposed copy of C5)
+        # the 1x1 projection as one batched product on the channel-major map: neither the
+        # product nor its backward (which keeps C5 itself) needs a transposed copy of C5
         proj = self.input_proj
-        tokens = (torch.matmul(proj.weight, features.flatten(2)) + proj.bias[:, None]).transpose(
-            1, 2
-        )  # (N, h w, E)
+        weight = proj.weight.to(features.dtype).expand(n, -1, -1)  # (N, E, C), a view
+        bias = proj.bias.to(features.dtype)[None, :, None]
+        tokens = torch.baddbmm(bias, weight, features.flatten(2)).transpose(1, 2)  # (N, h w, E)
         pos = self.position_embedding(padding_mask).to(tokens.dtype).flatten(2).transpose(1, 2)
         flat_mask = padding_mask.flatten(1)
         if not bool(flat_mask.any()):
