@@ -114,7 +114,7 @@ class FrozenPoseEstimator(nn.Module):
             keypoint_in_features: FPN levels the pooler reads (``["p2", "p3", "p4", "p5"]``).
             keypoint_pooler: Detectron2 ``ROIPooler`` over those levels.
             keypoint_head: Detectron2 ``KRCNNConvDeconvUpsampleHead`` (its ``layers`` give the
-                heatmaps; its loss and inference helpers are not used).
+                heatmaps; its loss and inference functions are not used).
             pixel_mean, pixel_std: the pose model's normalisation, in ``input_format`` order.
             input_format: channel order the pose model was trained on (``"BGR"`` / ``"RGB"``).
             image_format: channel order of ``x["image"]`` in the inputs (the mapper's).
