@@ -113,7 +113,9 @@ def train_and_diagnose(row, seed, output, detector, opts, threads):
     record_path = os.path.join(out, "record.json")
     if os.path.isfile(record_path):
         with open(record_path) as f:
-            return json.load(f)
+            record = json.load(f)
+        if all(m in record for m in METRICS):
+            return record  # else written by an earlier version: diagnose again
     os.makedirs(out, exist_ok=True)
     config = os.path.join(CONFIGS, "rmlr", config)
     overrides = [
