@@ -113,7 +113,9 @@ def train_and_diagnose(row, seed, output, detector, opts, threads):
     record_path = os.path.join(out, "record.json")
     if os.path.isfile(record_path):
         with open(record_path) as f:
-            return json.load(f)
+            record = json.load(f)
+        if all(m in record for m in METRICS):
+            return record  # else written by an earlier version: diagnose again
     os.makedirs(out, exist_ok=True)
     config = os.path.join(CONFIGS, "rmlr", config)
     overrides = [
@@ -247,8 +249,10 @@ def main(argv=None):
         detector = os.path.abspath(args.detector)
     else:
         detector = stage1(output, args.threads) if args.stage1 else SHIPPED_DETR
-    rows = [r for r in ROWS + EXTRA_ROWS if r[0] in args.rows]
-    jobs = [(row, seed) for row in rows for seed in args.seeds]  # rows complete in order
+    rows = [r for r in ROWS + EXTRA_ROWS if r[0] in args.rows]  # the table's order
+    by_key = {r[0]: r for r in rows}
+    # rows complete in the order given on the command line
+    jobs = [(by_key[k], seed) for k in dict.fromkeys(args.rows) for seed in args.seeds]
     log(f"{len(jobs)} runs ({len(rows)} rows x {len(args.seeds)} seeds), detector {detector}")
     with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         records = list(
