@@ -15,8 +15,13 @@ scores ``humans x (humans + objects - 1)`` pairs (default 5 x 12 = 60, a busy HI
 UPT's filter keeps 3-15 of each). MACs are fvcore's count of the same forward (attention products
 included), parameters are counted at inference (the teacher and alignment modules are not built).
 
+``--pose replace`` (or ``concat``) adds a third model, RmLR-R50 with the pose-guided IRE
+(``configs/pose/rmlr_pose_r50_hico_det.py``: a frozen Keypoint R-CNN R50-FPN on the pinned humans,
+random weights, marked as loaded for timing only), timed in the same rounds (DETR, RmLR, pose).
+
     python benchmarks/bench_inference.py --device cpu --output output/bench_inference_cpu.json
     python benchmarks/bench_inference.py --device cuda --output output/bench_inference_cuda.json
+    python benchmarks/bench_inference.py --pose replace --output output/bench_inference_pose.json
 """
 
 import argparse
@@ -43,6 +48,21 @@ from rmlr.utils.cost import (  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETR_CONFIG = os.path.join(REPO, "projects", "RmLR", "configs", "detr", "detr_r50.py")
 RMLR_CONFIG = os.path.join(REPO, "projects", "RmLR", "configs", "rmlr", "rmlr_r50_hico_det.py")
+POSE_CONFIG = os.path.join(REPO, "projects", "RmLR", "configs", "pose", "rmlr_pose_r50_hico_det.py")
+
+
+def build_inference_model(config, device, overrides=()):
+    """An RmLR config's model with random weights, without its training-only modules."""
+    cfg = LazyConfig.apply_overrides(LazyConfig.load(config), list(overrides))
+    cfg.model.entity_detector.checkpoint = ""
+    if "pose_estimator" in cfg.model:
+        cfg.model.pose_estimator.checkpoint = ""
+    cfg.model.text_teacher = None  # training only
+    cfg.model.cross_modal = None  # training only
+    model = instantiate(cfg.model).to(device).eval()
+    if getattr(model, "pose_estimator", None) is not None:
+        model.pose_estimator.weights_loaded = True  # random weights: timing and counting only
+    return model
 
 
 def main(argv=None):
@@ -54,6 +74,12 @@ def main(argv=None):
     p.add_argument("--humans", type=int, default=5)
     p.add_argument("--objects", type=int, default=8)
     p.add_argument("--no-macs", action="store_true", help="skip fvcore counting (slow on CPU)")
+    p.add_argument(
+        "--pose",
+        choices=["replace", "concat"],
+        default=None,
+        help="also time RmLR with the pose-guided IRE in this mode",
+    )
     p.add_argument("--output", default="output/bench_inference.json")
     args = p.parse_args(argv)
     if args.iters < 10:
@@ -61,13 +87,16 @@ def main(argv=None):
     torch.manual_seed(0)
 
     detr = instantiate(LazyConfig.load(DETR_CONFIG).model).to(args.device).eval()
-    rmlr_cfg = LazyConfig.load(RMLR_CONFIG)
-    rmlr_cfg.model.entity_detector.checkpoint = ""
-    rmlr_cfg.model.text_teacher = None  # training only
-    rmlr_cfg.model.cross_modal = None  # training only
-    rmlr = instantiate(rmlr_cfg.model).to(args.device).eval()
+    rmlr = build_inference_model(RMLR_CONFIG, args.device)
+    models = {"detr": detr, "rmlr": rmlr}
+    if args.pose:
+        models["rmlr_pose"] = build_inference_model(
+            POSE_CONFIG, args.device, [f"model.ire.mode={args.pose}"]
+        )
     pin_detections(detr.detr, args.humans, args.objects)
-    pin_detections(rmlr.entity_detector.detector.detr, args.humans, args.objects)
+    for name in models:
+        if name != "detr":
+            pin_detections(models[name].entity_detector.detector.detr, args.humans, args.objects)
 
     image = torch.randint(0, 256, (3, args.size, args.size), dtype=torch.uint8, device=args.device)
     inputs = [{"image": image, "height": args.size, "width": args.size}]
@@ -76,7 +105,7 @@ def main(argv=None):
         timer = ForwardTimer(args.device)  # the entity stage's share of each RmLR call
         timer.attach("entity", rmlr.entity_detector)
         times = interleaved_latency(
-            {"detr": lambda: detr(inputs), "rmlr": lambda: rmlr(inputs)},
+            {name: (lambda m=m: m(inputs)) for name, m in models.items()},
             device=args.device,
             warmup=args.warmup,
             runs=args.iters,
@@ -84,12 +113,29 @@ def main(argv=None):
         timer.detach()
         macs = {}
         if not args.no_macs:
-            macs = {"detr": count_macs(detr, (inputs,)), "rmlr": count_macs(rmlr, (inputs,))}
+            macs = {name: count_macs(m, (inputs,)) for name, m in models.items()}
 
-    params = {"detr": count_parameters(detr), "rmlr": count_parameters(rmlr)}
+    params = {name: count_parameters(m) for name, m in models.items()}
     # Round by round (DETR then RmLR, back to back) the ratio is less exposed to the machine's
     # drift than the ratio of the two medians; the HOI head (proposal filter, pairs, IRE, IRM,
     # scores) is each RmLR call minus its entity stage.
+    pose = {}
+    if args.pose:
+        pose_runs = times["rmlr_pose"].pop("all")
+        pose = {
+            "mode": args.pose,
+            "latency_ratio_vs_detr_per_round_median": statistics.median(
+                [p / d for p, d in zip(pose_runs, times["detr"]["all"])]
+            ),
+            "latency_ratio_vs_rmlr_per_round_median": statistics.median(
+                [p / r for p, r in zip(pose_runs, times["rmlr"]["all"])]
+            ),
+        }
+        if macs:
+            pose["macs_ratio_vs_detr"] = macs["rmlr_pose"] / macs["detr"]
+            pose["macs_ratio_vs_rmlr"] = macs["rmlr_pose"] / macs["rmlr"]
+        pose["params_ratio_vs_detr"] = params["rmlr_pose"] / params["detr"]
+        pose["params_ratio_vs_rmlr"] = params["rmlr_pose"] / params["rmlr"]
     detr_runs, rmlr_runs = times["detr"].pop("all"), times["rmlr"].pop("all")
     entity_runs = timer.calls["entity"][args.warmup :]
     round_ratios = [r / d for d, r in zip(detr_runs, rmlr_runs)]
@@ -107,6 +153,7 @@ def main(argv=None):
         "gmacs": {k: v / 1e9 for k, v in macs.items()},
         "macs_overhead": (macs["rmlr"] / macs["detr"] - 1) if macs else None,
         "params_million": {k: v / 1e6 for k, v in params.items()},
+        "pose": pose,
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
@@ -114,7 +161,7 @@ def main(argv=None):
 
     print(machine_summary(result["machine"]))
     print(f"entities {args.humans} humans + {args.objects} objects; {pairs} (pair, verb) rows")
-    for k in ("detr", "rmlr"):
+    for k in models:
         t = times[k]
         line = f"{k}: median {t['median'] * 1e3:.1f} ms (min {t['min'] * 1e3:.1f}, max {t['max'] * 1e3:.1f})"
         if macs:
@@ -128,6 +175,18 @@ def main(argv=None):
     print(f"RmLR's HOI head after the entity stage: median {1e3 * statistics.median(head):.1f} ms")
     if macs:
         print(f"MACs overhead: {100 * result['macs_overhead']:.2f} %")
+    if pose:
+        print(
+            f"pose-guided RmLR ({args.pose}) per-round latency ratio: vs DETR "
+            f"{pose['latency_ratio_vs_detr_per_round_median']:.3f}, vs RmLR "
+            f"{pose['latency_ratio_vs_rmlr_per_round_median']:.3f}"
+            + (
+                f"; MACs x{pose['macs_ratio_vs_detr']:.3f} DETR, x{pose['macs_ratio_vs_rmlr']:.3f} RmLR"
+                if macs
+                else ""
+            )
+            + f"; params x{pose['params_ratio_vs_detr']:.3f} DETR, x{pose['params_ratio_vs_rmlr']:.3f} RmLR"
+        )
     print(f"wrote {args.output}")
     return result
 

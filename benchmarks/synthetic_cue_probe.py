@@ -12,6 +12,12 @@ spread.
 
     python benchmarks/synthetic_cue_probe.py --seeds 0 1 2 --output output/cue_probe.json
     python benchmarks/synthetic_cue_probe.py --root FOLDER   # an already generated dataset
+    python benchmarks/synthetic_cue_probe.py --feature res3  # the finer res3 map (stride 8)
+
+``--feature res3`` probes res3 (stride 8, 64 channels) instead of C5, pooling 4 x 4 bins on the
+human and 2 x 2 on the object: the same image area per bin as C5's 2 x 2 / 1 x 1 at stride 16
+and the same feature count (1,280), so the comparison isolates resolution vs depth of the map
+(the question behind ``model.ire_in_feature``).
 
 ``--root`` reads the verbs and HOI classes from the files, so a dataset written by another
 version of the generator is probed the same way.
@@ -39,7 +45,8 @@ from rmlr.utils.cost import machine_info, machine_summary  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "projects", "RmLR", "configs", "detr", "detr_tiny_synthetic.py")
 WEIGHTS = os.path.join(REPO, "projects", "RmLR", "weights", "detr_tiny_synthetic_pretrain.pth")
-STRIDE = 16
+#: map -> (stride, human bins, object bins) of the tiny DC5 DETR's backbone
+FEATURES = {"res5": (16, 2, 1), "res4": (16, 2, 1), "res3": (8, 4, 2)}
 
 
 def load_split(root, split):
@@ -54,7 +61,7 @@ def load_split(root, split):
 
 
 @torch.no_grad()
-def pair_features(detector, dicts, num_verbs):
+def pair_features(detector, dicts, num_verbs, feature="res5"):
     """Per GT pair: C5 RoI features, a layout vector (boxes, object class), verb targets, object."""
     mapper = HOIDatasetMapper(
         is_train=False,
@@ -67,7 +74,8 @@ def pair_features(detector, dicts, num_verbs):
             continue
         x = mapper(d)
         images = detector.preprocess_image([x])
-        c5 = detector.detr.backbone(images.tensor)[detector.detr.in_feature]
+        c5 = detector.detr.backbone(images.tensor)[feature]
+        stride, human_bins, object_bins = FEATURES[feature]
         boxes = x["instances"].gt_boxes.tensor
         classes = x["instances"].gt_classes
         h, w = x["image"].shape[-2:]
@@ -76,8 +84,10 @@ def pair_features(detector, dicts, num_verbs):
             pairs.setdefault((s, o), []).append(v)
         for (s, o), verbs in pairs.items():
             rois = torch.cat([torch.zeros(2, 1), boxes[[s, o]]], dim=1)
-            human = roi_align(c5, rois[:1], (2, 2), 1 / STRIDE, 2, aligned=True).flatten()
-            thing = roi_align(c5, rois[1:], (1, 1), 1 / STRIDE, 2, aligned=True).flatten()
+            bins = (human_bins, human_bins)
+            human = roi_align(c5, rois[:1], bins, 1 / stride, 2, aligned=True).flatten()
+            bins = (object_bins, object_bins)
+            thing = roi_align(c5, rois[1:], bins, 1 / stride, 2, aligned=True).flatten()
             feats.append(torch.cat([human, thing]))
             one_hot = torch.zeros(81)
             one_hot[int(classes[o])] = 1
@@ -127,11 +137,11 @@ def verb_map(scores, targets, objects, verbs, hoi_classes):
     return float(np.mean(list(aps.values()))), float(np.mean(chance)), aps
 
 
-def probe(root, detector):
+def probe(root, detector, feature="res5"):
     train, verbs, hoi_classes = load_split(root, "train")
     test, _, _ = load_split(root, "test")
-    tr = pair_features(detector, train, len(verbs))
-    te = pair_features(detector, test, len(verbs))
+    tr = pair_features(detector, train, len(verbs), feature)
+    te = pair_features(detector, test, len(verbs), feature)
     out = {"verbs": verbs, "train_pairs": len(tr[0]), "test_pairs": len(te[0])}
     for name, col in (("c5", 0), ("layout", 1)):
         predict = fit_probe(tr[col], tr[2])
@@ -146,20 +156,28 @@ def main(argv=None):
     p.add_argument("--root", default=None, help="probe this dataset folder (else generate)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="generator seeds")
     p.add_argument("--output", default="output/synthetic_cue_probe.json")
+    p.add_argument(
+        "--feature",
+        choices=sorted(FEATURES),
+        default="res5",
+        help="backbone map to probe (default: C5, res5); the key 'c5' of the output holds it",
+    )
     args = p.parse_args(argv)
     torch.manual_seed(0)
     torch.set_num_threads(1)
     cfg = LazyConfig.load(CONFIG)
+    extra = [args.feature] if args.feature != "res5" else []
+    cfg.model.detr.backbone.out_features = [*extra, "res5"]
     detector = instantiate(cfg.model).eval()
     detector.load_state_dict(torch.load(WEIGHTS, weights_only=True)["model"])
     runs = {}
     if args.root:
-        runs["root"] = probe(args.root, detector)
+        runs["root"] = probe(args.root, detector, args.feature)
     else:
         for seed in args.seeds:
             with tempfile.TemporaryDirectory() as tmp:
                 generate_synthetic_hoi(tmp, seed=seed)
-                runs[f"seed {seed}"] = probe(tmp, detector)
+                runs[f"seed {seed}"] = probe(tmp, detector, args.feature)
     summary = {}
     for key in ("c5", "layout"):
         values = [r[key]["mAP"] for r in runs.values()]
@@ -168,18 +186,20 @@ def main(argv=None):
     print(machine_summary(machine_info("cpu")))
     for name, r in runs.items():
         print(
-            f"{name}: verb mAP C5 probe {r['c5']['mAP']:.1f}, layout probe "
+            f"{name}: verb mAP {args.feature} probe {r['c5']['mAP']:.1f}, layout probe "
             f"{r['layout']['mAP']:.1f}, chance {r['chance']:.1f} "
             f"({r['train_pairs']} train / {r['test_pairs']} test pairs)"
         )
     print(
-        f"mean (std) over {len(runs)}: C5 {summary['c5']['mean']:.1f} ({summary['c5']['std']:.1f})"
+        f"mean (std) over {len(runs)}: {args.feature} {summary['c5']['mean']:.1f} "
+        f"({summary['c5']['std']:.1f})"
         f", layout {summary['layout']['mean']:.1f} ({summary['layout']['std']:.1f}), chance "
         f"{summary['chance']:.1f}"
     )
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
-        json.dump({"machine": machine_info("cpu"), "runs": runs, "summary": summary}, f, indent=2)
+        record = {"machine": machine_info("cpu"), "feature": args.feature}
+        json.dump({**record, "runs": runs, "summary": summary}, f, indent=2)
     return runs, summary
 
 

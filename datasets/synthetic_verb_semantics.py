@@ -51,7 +51,7 @@ def teacher_similarity(model_name_or_path: Optional[str] = None) -> np.ndarray:
 
     path = model_name_or_path or installed_minilm_path()
     width = AutoConfig.from_pretrained(path).hidden_size
-    teacher = TextTeacher(model_name_or_path=path, embed_dim=width)
+    teacher = TextTeacher(model_name_or_path=path, embed_dim=width, target_norm="none")
     sentences = class_sentences()
     encoded = teacher.encode(sentences)
     cls = torch.nn.functional.normalize(torch.stack([encoded[s].cls for s in sentences]), dim=1)

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 import rmlr  # noqa: F401  (registers datasets)
 from rmlr.engine import check_dataset_classes, check_weight_sources
+from rmlr.modeling.interaction_reasoning import average_valid_cells
 from rmlr.modeling.meta_arch.rmlr import RmLR
 
 CONFIG_DIR = os.path.join(
@@ -121,10 +122,9 @@ def base_names():
 
 # Table 2 rows: (config, removed parameter patterns, changed-shape parameters)
 TABLE2 = {
-    "rmlr_r50_vcoco_plain": ([r"ire\..*", r"cross_modal\..*"], {"irm.fusion.weight"}),
     "rmlr_r50_vcoco_wo_cl": ([r"cross_modal\..*"], set()),
     "rmlr_r50_vcoco_wo_rm": ([r"ire\..*", r"cross_modal\.ire_branch\..*"], {"irm.fusion.weight"}),
-    "rmlr_r50_vcoco_wo_wa": ([r"cross_modal\.ir[em]_branch\.word_attention\..*"], set()),
+    "rmlr_r50_vcoco_wo_wa": ([r"cross_modal\.ir[em]_branch\.word_head\..*"], set()),
     "rmlr_r50_vcoco_wo_sa": ([r"cross_modal\.ir[em]_branch\.sentence_head\..*"], set()),
     "rmlr_r50_vcoco_wo_irm_kt": ([r"cross_modal\.irm_branch\..*"], set()),
     "rmlr_r50_vcoco_wo_ire_kt": ([r"cross_modal\.ire_branch\..*"], set()),
@@ -141,9 +141,97 @@ def test_table2_ablation_changes_exactly_the_named_modules(name):
     assert (model.text_teacher is None) == (model.cross_modal is None)
 
 
+@pytest.mark.parametrize("name", sorted(TABLE2))
+def test_tiny_table2_rows_mirror_the_r50_rows(name):
+    """The tiny synthetic Table 2 configs (benchmarks/table2_synthetic.py) remove the same
+    modules from rmlr_tiny_synthetic as the R50 rows from rmlr_r50_vcoco."""
+    tiny = name.replace("rmlr_r50_vcoco", "rmlr_tiny_synthetic")
+    patterns, changed_expected = TABLE2[name]
+    removed, added, changed = tree_diff("rmlr_tiny_synthetic", tiny)
+    assert removed == matching(set(shapes(meta_model("rmlr_tiny_synthetic"))), *patterns)
+    assert removed and not added and changed == changed_expected
+
+
+def test_plain_model_is_upts_interaction_head():
+    """Table 2's plain model = UPT's head: no IRE / CL / fusion FC, the global branch mbf_g on the
+    pooled C5 (2048 -> 512), pair token 512 + 512, one 1024-wide competitive layer (FFN 2048)."""
+    name = "rmlr_r50_vcoco_plain"
+    removed, added, changed = tree_diff(BASE, name)
+    assert removed == matching(base_names(), r"ire\..*", r"cross_modal\..*", r"irm\.fusion\..*")
+    assert added == {
+        f"irm.image_fusion.{m}.{p}"
+        for m in ("appearance", "spatial", "output")
+        for p in ("weight", "bias")
+    }
+    assert changed == matching(
+        base_names(),
+        r"irm\.pair_fusion\.output\..*",
+        r"irm\.competitive_layers\..*",
+        r"irm\.classifier\.weight",
+    )
+    model = meta_model(name)
+    irm, s = model.irm, shapes(model)
+    assert model.ire is None and model.cross_modal is None and model.text_teacher is None
+    assert isinstance(irm.fusion, torch.nn.Identity)
+    assert s["irm.image_fusion.appearance.weight"] == (512, 2048)  # C5 -> 16 x 32 branches
+    assert s["irm.image_fusion.spatial.weight"] == (512, 512)
+    assert s["irm.image_fusion.output.weight"] == (512, 512)
+    assert s["irm.pair_fusion.appearance.weight"] == (512, 512)  # cat(h, o) 2 x 256
+    assert s["irm.pair_fusion.output.weight"] == (512, 512)
+    assert [s[f"irm.spatial_encoder.mlp.{i}.weight"] for i in (0, 2, 4)] == [
+        (128, 36),
+        (256, 128),
+        (512, 256),
+    ]
+    assert len(irm.cooperative_layers) == 2 and len(irm.competitive_layers) == 1
+    layer = irm.competitive_layers[0]
+    assert layer.norm1.normalized_shape == (1024,) and layer.norm1.eps == 1e-12
+    assert s["irm.classifier.weight"] == (24, 1024)
+    assert sorted(
+        v
+        for k, v in s.items()
+        if k.startswith("irm.competitive_layers.0.ffn") and k.endswith("weight")
+    ) == [
+        (1024, 2048),
+        (2048, 1024),
+    ]
+
+
+def test_tiny_plain_model_has_the_global_branch_and_trains():
+    cfg = load("rmlr_tiny_synthetic_plain")
+    cfg.model.entity_detector.checkpoint = os.path.join(
+        os.path.dirname(CONFIG_DIR), "weights", "detr_tiny_synthetic_pretrain.pth"
+    )
+    torch.manual_seed(0)
+    model = instantiate(cfg.model)
+    assert model.irm.image_fusion is not None and isinstance(model.irm.fusion, torch.nn.Identity)
+    assert model.irm.image_fusion.appearance.in_features == 256  # tiny DETR C5 channels
+    assert model.irm.hidden_dim == 64
+    n, h, w = 2, 5, 7
+    features = torch.randn(n, 256, h, w)
+    mask = torch.zeros(n, h, w, dtype=torch.bool)
+    mask[1, :, 4:] = True
+    pooled = average_valid_cells(features, mask)
+    torch.testing.assert_close(pooled[1], features[1, :, :, :4].mean(dim=(1, 2)))
+    torch.testing.assert_close(pooled[0], features[0].mean(dim=(1, 2)))
+    # one training step on synthetic data: the global branch gets gradients
+    cfg.dataloader.train.total_batch_size = 2
+    cfg.dataloader.train.num_workers = 0
+    batch = next(iter(instantiate(cfg.dataloader.train)))
+    model.train()
+    losses = model(batch)
+    assert set(losses) == {"loss_hoi"} and torch.isfinite(losses["loss_hoi"])
+    losses["loss_hoi"].backward()
+    grad = model.irm.image_fusion.appearance.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+
+
 TEXT_WIDTH_DEPENDENT = [
-    r"cross_modal\.ir[em]_branch\.sentence_head\.2\.(weight|bias)",
-    r"cross_modal\.ir[em]_branch\.word_attention\.(key|value)\.weight",
+    r"cross_modal\.ir[em]_branch\.(sentence|word)_head\.2\.(weight|bias)",
+    # Eq. 9: H^v (the IRM width, O^v) follows the teacher's width
+    r"irm\.(fusion|classifier)\..*",
+    r"irm\.competitive_layers\..*",
+    r"cross_modal\.irm_branch\.input_proj\..*",
 ]
 TABLE3 = {
     "rmlr_r50_vcoco_albert": ("albert-base-v2", 768),
@@ -151,20 +239,32 @@ TABLE3 = {
     "rmlr_r50_vcoco_mobilebert": ("google/mobilebert-uncased", 512),
     "rmlr_r50_vcoco_bert_base": ("bert-base-uncased", 768),
     "rmlr_r50_vcoco_bert_large": ("bert-large-uncased", 1024),
+    "rmlr_r50_vcoco_minilm": (None, 384),
 }
 
 
-@pytest.mark.parametrize("name", sorted(TABLE3) + ["rmlr_r50_vcoco_minilm"])
+@pytest.mark.parametrize("name", sorted(TABLE3))
 def test_table3_text_encoders_change_only_the_teacher_and_text_widths(name):
     removed, added, changed = tree_diff(BASE, name)
-    assert not removed and not added
-    assert changed <= matching(base_names(), *TEXT_WIDTH_DEPENDENT)
-    teacher = meta_model(name).text_teacher
-    if name in TABLE3:
-        assert (teacher.model_name_or_path, teacher.embed_dim) == TABLE3[name]
-        assert bool(changed) == (TABLE3[name][1] != 512)
+    model = meta_model(name)
+    teacher = model.text_teacher
+    path, width = TABLE3[name]
+    assert teacher.embed_dim == width and teacher.target_norm == "standardize"
+    if path is None:
+        assert os.path.isdir(teacher.model_name_or_path)
     else:
-        assert teacher.embed_dim == 384 and os.path.isdir(teacher.model_name_or_path)
+        assert teacher.model_name_or_path == path
+    # the IRM is as wide as the teacher (Eq. 9); the alignment layers are 1024 wide, so a
+    # 1024-wide O^v needs no input projection
+    assert model.irm.hidden_dim == width and model.irm.classifier.in_features == width
+    assert not added
+    assert removed == (
+        matching(base_names(), r"cross_modal\.irm_branch\.input_proj\..*")
+        if width == 1024
+        else set()
+    )
+    assert changed <= matching(base_names(), *TEXT_WIDTH_DEPENDENT)
+    assert bool(changed) == (width != 512)
 
 
 @pytest.mark.parametrize(

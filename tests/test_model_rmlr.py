@@ -193,6 +193,29 @@ def test_training_loss_dict_and_gradient_flow():
     assert model.entity_detector.frozen.grad is None
 
 
+@pytest.mark.parametrize(
+    "term,reaches",
+    [
+        ("loss_word_irm", ("irm.competitive_layers.", "irm.fusion.", "ire.")),
+        ("loss_word_ire", ("ire.",)),
+        ("loss_sentence_irm", ("irm.competitive_layers.", "irm.fusion.", "ire.")),
+        ("loss_sentence_ire", ("ire.",)),
+    ],
+)
+def test_each_alignment_term_alone_reaches_the_visual_model(term, reaches):
+    """Each term's gradient reaches the features the verb classifier reads (O^v: the IRM's
+    competitive layers and fusion, and the IRE under them), not only its own branch."""
+    model = build_model([NORMAL]).train()
+    torch.manual_seed(0)
+    model([image(**NORMAL_GT)])[term].backward()
+    for prefix in reaches:
+        grads = [p.grad for n, p in trainable(model).items() if n.startswith(prefix)]
+        assert grads and any(g is not None and g.abs().sum() > 0 for g in grads), prefix
+    assert all(
+        p.grad is None for n, p in trainable(model).items() if n.startswith("irm.classifier")
+    )
+
+
 def test_alignment_weights_scale_their_terms():
     model = build_model([NORMAL]).train()
     torch.manual_seed(1)

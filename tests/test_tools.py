@@ -54,8 +54,13 @@ def test_predictor_runs_the_model_and_returns_the_contract(random_checkpoint, sa
 class FixedPredictor:
     """Stands in for HOIPredictor: two triplets at known places (to check what is drawn)."""
 
+    batch_size = 1
+
     def __init__(self, cfg, *, checkpoint=None, device="auto"):
         self.metadata = MetadataCatalog.get("synthetic_hoi_test")
+
+    def predict(self, images_rgb):
+        return [self(image) for image in images_rgb]
 
     def __call__(self, image_rgb):
         from detectron2.structures import Boxes, Instances
@@ -164,6 +169,44 @@ def test_demo_skips_unreadable_images_names_outputs_apart_and_reports_progress(
     err = capsys.readouterr().err
     assert "skipped 1 of 3 image(s) that could not be read" in err and "broken.png" in err
     assert "demo: 3/3 images (100%)" in err and "eta" in err
+
+
+def test_demo_batches_give_the_predictions_of_single_images(random_checkpoint, tmp_path):
+    """``--batch-size 3`` over 5 images of different sizes (and the attention pictures' input):
+    the same predictions.json as one image at a time."""
+    from rmlr.utils.cost import pin_detections
+
+    demo = load_script("tools/demo.py", "tool_demo_batches")
+    real = demo.HOIPredictor
+
+    def pinned(*args, **kwargs):  # random weights detect nothing: 2 persons + 3 objects
+        predictor = real(*args, **kwargs)
+        pin_detections(predictor.model.entity_detector.detector.detr, 2, 3)
+        return predictor
+
+    demo.HOIPredictor = pinned
+    files = [d["file_name"] for d in DatasetCatalog.get("synthetic_hoi_test")[:5]]
+    assert len({cv2.imread(f).shape for f in files}) > 1
+    outputs = {}
+    for b in ("1", "3"):
+        out = tmp_path / b
+        demo.main(
+            ["--config-file", TINY, "--checkpoint", random_checkpoint, "--output", str(out)]
+            + ["--score-thresh", "0", "--top-k", "50", "--batch-size", b, "--device", "cpu"]
+            + ["--attention", "1", "--input", *files]
+        )
+        with open(out / "predictions.json") as f:
+            outputs[b] = json.load(f)
+    assert sum(len(e["hoi"]) for e in outputs["1"]) > 0
+    assert [e["file_name"] for e in outputs["3"]] == files
+    for one, three in zip(outputs["1"], outputs["3"]):
+        assert one["attention"] == three["attention"]
+        assert len(one["hoi"]) == len(three["hoi"])
+        for a, b in zip(one["hoi"], three["hoi"]):
+            assert a["verb"] == b["verb"] and a["object_category"] == b["object_category"]
+            np.testing.assert_allclose(a["subject_box"], b["subject_box"], atol=1e-4)
+            np.testing.assert_allclose(a["object_box"], b["object_box"], atol=1e-4)
+            assert a["score"] == pytest.approx(b["score"], rel=1e-4, abs=1e-6)
 
 
 def test_demo_attention_pictures(random_checkpoint, sample_image, tmp_path, monkeypatch):
@@ -314,24 +357,25 @@ def test_main_job_quick_runs_every_step(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["results"]) == {"stage1", "rmlr", "baseline"}
+    assert set(summary["results"]) == {"stage1", "rmlr", "wo_cl", "baseline"}
     # --quick skips stage 1's 80-class COCO evaluation (75 classes absent: NaN rows)
     assert summary["results"]["stage1"] == {}
     assert "Inference done" not in (out / "stage1_detr" / "stdout.log").read_text()
-    for key in ("rmlr", "baseline"):
+    for key in ("rmlr", "wo_cl", "baseline"):
         assert set(summary["results"][key]["hico_det"]) >= {"full", "rare", "non_rare", "ko_full"}
     text = (out / "results.md").read_text()
     assert "| RmLR |" in text and "not evaluated (--quick)" in text
+    assert "| w/o CL (IRE + IRM, no language) |" in text and "| plain model (UPT head" in text
     assert len(list((out / "demo").glob("*.png"))) == 4
-    for stage in ("stage1_detr", "stage2_rmlr", "baseline_plain"):
+    for stage in ("stage1_detr", "stage2_rmlr", "baseline_wo_cl", "baseline_plain"):
         assert list((out / stage).glob("events.out.tfevents.*")), stage
         assert (out / stage / "model_final.pth").is_file()
-    for stage in ("stage2_rmlr", "baseline_plain"):  # results written by default
+    for stage in ("stage2_rmlr", "baseline_wo_cl", "baseline_plain"):  # results by default
         for name in ("hoi_predictions.json.gz", "hico_det_per_class_ap.csv"):
             assert (out / stage / name).is_file(), (stage, name)
         assert (out / stage / "hico_det_per_class_ap.png").read_bytes()[:4] == b"\x89PNG"
     # progress of every step on the console, one FutureWarning filter for all
-    for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"):
+    for step in ("[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]"):
         assert step in proc.stdout
     assert "stage 1: iteration" in proc.stdout and "stage 2: iteration" in proc.stdout
     assert "demo: " in proc.stdout and "images (100%)" in proc.stdout

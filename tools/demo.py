@@ -6,6 +6,8 @@ examples:
       --checkpoint model_final.pth --input photos/*.jpg --output out/
   python tools/demo.py --config-file CFG --checkpoint CKPT --input folder/ --verb ride --top-k 5
   python tools/demo.py --config-file CFG --checkpoint CKPT --video-input clip.mp4 --output out/
+  python tools/demo.py --config-file CFG --checkpoint CKPT --input folder/ --output out/ \\
+      --device cuda --batch-size 8
   python tools/demo.py --config-file CFG --checkpoint CKPT --input img.jpg --output out/ \\
       --attention 2 --scale 2
 
@@ -109,6 +111,14 @@ def get_parser():
         "the IRE pooled and the IRM's attention to the other pairs (default: 0, none)",
     )
     p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        metavar="B",
+        help="images (or video frames) per forward; predictions do not depend on it "
+        "(default: the config's dataloader.test.batch_size, else 1)",
+    )
+    p.add_argument(
         "--device",
         default="auto",
         help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N (default: %(default)s)",
@@ -163,13 +173,18 @@ def draw(image_rgb, instances, metadata, args, verb):
     return out.get_image(), hoi_rows(instances, rows)
 
 
-def predict(predictor, image, attention: bool):
-    """``(hoi_instances, ImageAttention or None)``."""
+def predict(predictor, images, attention: bool):
+    """``[(hoi_instances, ImageAttention or None)]`` for a batch of images, in one forward."""
     if not attention:
-        return predictor(image), None
+        return [(inst, None) for inst in predictor.predict(images)]
     with AttentionRecorder(predictor.model) as recorder:
-        instances = predictor(image)
-    return instances, recorder.images([image.shape[:2]])[0]
+        instances = predictor.predict(images)
+    return list(zip(instances, recorder.images([im.shape[:2] for im in images])))
+
+
+def batches(items, size):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def write_attention(image, instances, att, rows, metadata, args, stem):
@@ -201,20 +216,25 @@ def run_video(predictor, path, args, verb):
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     progress = Progress(count if count > 0 else None, "demo video", unit="frames")
     name = os.path.splitext(os.path.basename(path))[0]
-    writer, frames = None, []
-    while True:
-        ok, frame_bgr = cap.read()
-        if not ok:
-            break
-        rgb = np.ascontiguousarray(frame_bgr[:, :, ::-1])
-        drawn, rows = draw(rgb, predictor(rgb), predictor.metadata, args, verb)
-        if writer is None:
-            h, w = drawn.shape[:2]
-            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-            writer = cv2.VideoWriter(os.path.join(args.output, name + ".mp4"), fourcc, fps, (w, h))
-        writer.write(np.ascontiguousarray(drawn[:, :, ::-1]))
-        frames.append({"frame": len(frames), "hoi": rows})
-        progress.update()
+    writer, frames, done = None, [], False
+    while not done:
+        batch = []
+        while len(batch) < args.batch_size:
+            ok, frame_bgr = cap.read()
+            if not ok:
+                done = True
+                break
+            batch.append(np.ascontiguousarray(frame_bgr[:, :, ::-1]))
+        for rgb, instances in zip(batch, predictor.predict(batch)):
+            drawn, rows = draw(rgb, instances, predictor.metadata, args, verb)
+            if writer is None:
+                h, w = drawn.shape[:2]
+                fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+                out = os.path.join(args.output, name + ".mp4")
+                writer = cv2.VideoWriter(out, fourcc, fps, (w, h))
+            writer.write(np.ascontiguousarray(drawn[:, :, ::-1]))
+            frames.append({"frame": len(frames), "hoi": rows})
+            progress.update()
     cap.release()
     if writer is not None:
         writer.release()
@@ -257,27 +277,31 @@ def main(argv=None):
     metadata = predictor.metadata
     os.makedirs(args.output, exist_ok=True)
 
+    if args.batch_size is None:
+        args.batch_size = predictor.batch_size
     results, skipped = [], []
     progress = Progress(len(files), "demo", unit="images", interval=2.0) if files else None
-    for path, name in zip(files, unique_output_names(files)):
-        try:
-            image = read_image_checked(path, "RGB")
-        except UNREADABLE as e:
-            skipped.append((path, f"{type(e).__name__}: {e}"))
-            progress.update(note=f"{path}: cannot read it, skipped")
-            continue
-        instances, att = predict(predictor, image, args.attention > 0)
-        drawn, rows = draw(image, instances, metadata, args, verb)
-        cv2.imwrite(os.path.join(args.output, name), drawn[:, :, ::-1])
-        entry = {"file_name": path, "output": name, "hoi": rows}
-        if att is not None:
-            stem = os.path.splitext(name)[0]
-            entry["attention"] = [
-                os.path.basename(p)
-                for p in write_attention(image, instances, att, rows, metadata, args, stem)
-            ]
-        results.append(entry)
-        progress.update(note=f"{path}: {len(rows)} interaction(s) -> {name}")
+    for chunk in batches(list(zip(files, unique_output_names(files))), args.batch_size):
+        loaded = []
+        for path, name in chunk:
+            try:
+                loaded.append((path, name, read_image_checked(path, "RGB")))
+            except UNREADABLE as e:
+                skipped.append((path, f"{type(e).__name__}: {e}"))
+                progress.update(note=f"{path}: cannot read it, skipped")
+        predicted = predict(predictor, [image for _, _, image in loaded], args.attention > 0)
+        for (path, name, image), (instances, att) in zip(loaded, predicted):
+            drawn, rows = draw(image, instances, metadata, args, verb)
+            cv2.imwrite(os.path.join(args.output, name), drawn[:, :, ::-1])
+            entry = {"file_name": path, "output": name, "hoi": rows}
+            if att is not None:
+                stem = os.path.splitext(name)[0]
+                entry["attention"] = [
+                    os.path.basename(p)
+                    for p in write_attention(image, instances, att, rows, metadata, args, stem)
+                ]
+            results.append(entry)
+            progress.update(note=f"{path}: {len(rows)} interaction(s) -> {name}")
     if args.video_input:
         results.append(
             {

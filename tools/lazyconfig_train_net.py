@@ -14,7 +14,8 @@ checkpointed; the newest valid checkpoint is used), weights read without running
 fine-tune from a partial checkpoint), YAML configs read as data, overrides with unknown keys or
 wrong types refused, a refusal to start from weights that do not exist or with a verb count that
 does not match the datasets, and a final results table. ``--num-gpus N`` starts N processes: NCCL
-on GPUs, gloo on CPU.
+on GPUs, gloo on CPU; each gives torch the cores available to it (less those other jobs keep
+busy) divided by N threads, or ``OMP_NUM_THREADS`` when set, and logs the choice.
 The HOI configs write the predictions file and per-class AP (CSV, plot) to train.output_dir.
 Progress: Detectron2's log lines with ETA every train.log_period iterations, and "Inference
 done i/n ... ETA" while evaluating.
@@ -38,12 +39,13 @@ from detectron2.utils.logger import setup_logger
 from rmlr.checkpoint import CheckpointError, RmLRCheckpointer
 from rmlr.config import ConfigError, load_config
 from rmlr.engine import (
-    HOITrainer,
     StateCheckpointer,
     build_resumable_train_loader,
+    build_trainer,
     check_dataset_classes,
     check_entity_detector_loaded,
     check_weight_sources,
+    configure_torch_threads,
     format_results_table,
     load_model_for_inference,
     preserved_rng,
@@ -52,6 +54,7 @@ from rmlr.engine import (
     resolve_device,
     resume_training_state,
     use_checkpoint_entity_detector,
+    use_checkpoint_pose_estimator,
 )
 
 logger = logging.getLogger("detectron2")
@@ -76,7 +79,8 @@ config overrides (key=value at the end; any key of the config):
   train.device=auto|cpu|cuda           auto: CUDA when present
   train.grad_accum_steps=N             one optimizer step per N micro-batches
   train.clip_grad.max_norm=X           gradient clipping (UPT: 0.1)
-  train.amp.enabled=True               mixed precision (CUDA only)
+  train.amp.enabled=True               mixed precision (autocast on the run's device; on CPU: CPU
+                                       autocast); train.amp.dtype=float16|bfloat16
   dataloader.train.total_batch_size=N  images per micro-batch, all processes together
   model.entity_detector.checkpoint=F   the frozen stage-1 DETR of an RmLR config
   model.num_verbs=V                    must equal the datasets' verb count (checked)
@@ -150,16 +154,8 @@ def do_train(args, cfg, start):
 
     model = create_ddp_model(model, **cfg.train.ddp)
     accum = int(cfg.train.get("grad_accum_steps", 1))
-    clip = cfg.train.get("clip_grad", {})
-    trainer = HOITrainer(
-        model,
-        None,  # built below, once the resume point is known
-        optim,
-        grad_accum_steps=accum,
-        clip_grad_norm=float(clip.get("max_norm", 0.0)) if clip.get("enabled", False) else 0.0,
-        clip_grad_norm_type=float(clip.get("norm_type", 2.0)),
-        amp=bool(cfg.train.amp.enabled) and device.startswith("cuda"),
-    )
+    # the data loader is built below, once the resume point is known
+    trainer = build_trainer(cfg.train, model, optim, device)
     partial = bool(cfg.train.get("allow_partial_init_checkpoint", False)) and not resumed
     checkpointer = RmLRCheckpointer(
         model,
@@ -221,6 +217,8 @@ def main(args):
     default_setup(cfg, args)
     # the project's own log lines (checkpoint sha256 and origin, dataset counts, resume repairs)
     setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="rmlr")
+    # threads per process: cores available / processes started here (or OMP_NUM_THREADS)
+    configure_torch_threads(max(1, args.num_gpus), log=logger)
     if args.eval_only:
         check_weight_sources(cfg, eval_only=True)
         check_dataset_classes(cfg)
@@ -236,6 +234,7 @@ def main(args):
         path, checkpoint, resumed = start
         if checkpoint is not None:
             use_checkpoint_entity_detector(cfg, checkpoint, path)
+            use_checkpoint_pose_estimator(cfg, checkpoint, path)
         check_weight_sources(cfg, resume=resumed, checkpoint=checkpoint)
         check_dataset_classes(cfg)
         results = do_train(args, cfg, start)

@@ -28,4 +28,6 @@ train.update(
     checkpointer=dict(period=5000, max_to_keep=3),
     eval_period=0,  # evaluate once, after the last iteration
     log_period=20,
+    # autocast on the run's device ("cpu" autocast on CPU); float16 uses a GradScaler
+    amp=dict(enabled=False, dtype="float16"),
 )

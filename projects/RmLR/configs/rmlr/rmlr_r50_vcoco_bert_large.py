@@ -4,4 +4,6 @@ from .rmlr_r50_vcoco import dataloader, lr_multiplier, model, optimizer, train
 
 model.text_teacher.model_name_or_path = "bert-large-uncased"
 model.text_teacher.embed_dim = 1024
+# Eq. 9: H^v in R^{D^l}, the teacher's width (8 heads divide it; FFN 2 x width as UPT's)
+model.irm.update(hidden_dim=1024, ffn_dim=2048)
 train.output_dir = "./output/rmlr_r50_vcoco_bert_large"

@@ -9,4 +9,6 @@ from .rmlr_r50_vcoco import dataloader, lr_multiplier, model, optimizer, train
 
 model.text_teacher.model_name_or_path = L(installed_minilm_path)()
 model.text_teacher.embed_dim = 384
+# Eq. 9: H^v in R^{D^l}, the teacher's width (8 heads divide it; FFN 2 x width as UPT's)
+model.irm.update(hidden_dim=384, ffn_dim=768)
 train.output_dir = "./output/rmlr_r50_vcoco_minilm"

@@ -48,6 +48,7 @@ from .synthetic import (
     generate_synthetic_hoi,
     register_synthetic_hoi,
 )
+from .test_loader import build_hoi_test_loader
 from .transforms import ColorJitter, ColorJitterTransform, RandomSelect, build_upt_augmentation
 from .vcoco import load_vcoco_json, register_vcoco
 from .zero_shot import (
@@ -58,6 +59,7 @@ from .zero_shot import (
 )
 
 __all__ = [
+    "build_hoi_test_loader",
     "hoi_to_detection_dicts",
     "register_entity_dataset",
     "HOIDatasetMapper",

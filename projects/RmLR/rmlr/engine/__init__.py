@@ -2,6 +2,7 @@
 
 from .defaults import (
     build_resumable_train_loader,
+    build_trainer,
     check_dataset_classes,
     check_weight_sources,
     resolve_device,
@@ -11,6 +12,7 @@ from .results import format_results_table
 from .resume import StateCheckpointer, repair_metrics_file, resume_training_state
 from .rng_state import capture_rng_state, preserved_rng, restore_rng_state, sample_rng
 from .sampler import ResumableTrainingSampler
+from .threads import available_cores, choose_torch_threads, configure_torch_threads
 from .train_loader import ResumableTrainLoader
 from .trainer import HOITrainer
 from .weights import (
@@ -19,6 +21,7 @@ from .weights import (
     load_model_for_inference,
     read_training_checkpoint,
     use_checkpoint_entity_detector,
+    use_checkpoint_pose_estimator,
 )
 
 __all__ = [
@@ -27,11 +30,15 @@ __all__ = [
     "ResumableTrainLoader",
     "ResumableTrainingSampler",
     "StateCheckpointer",
+    "available_cores",
     "build_resumable_train_loader",
+    "build_trainer",
     "capture_rng_state",
     "check_dataset_classes",
     "check_entity_detector_loaded",
     "check_weight_sources",
+    "choose_torch_threads",
+    "configure_torch_threads",
     "checkpoint_has_entity_detector",
     "format_results_table",
     "hoi_rows",
@@ -45,4 +52,5 @@ __all__ = [
     "resume_training_state",
     "sample_rng",
     "use_checkpoint_entity_detector",
+    "use_checkpoint_pose_estimator",
 ]

@@ -8,6 +8,8 @@
 * :func:`check_dataset_classes`: refuse a model whose ``num_verbs`` differs from the verb count of
   a dataset the config trains, tests or takes valid verbs from (e.g. a new dataset registered
   with another verb list while ``model.num_verbs`` stayed at HICO-DET's 117).
+* :func:`build_trainer`: the :class:`~rmlr.engine.trainer.HOITrainer` of a config's ``train``
+  node (accumulation, clipping, AMP on the run's device type with ``train.amp.dtype``).
 * :func:`build_resumable_train_loader`: instantiate ``dataloader.train`` as a
   :class:`~rmlr.engine.train_loader.ResumableTrainLoader`, whose checkpointed state makes
   ``--resume`` continue with exactly the batches of an uninterrupted run.
@@ -25,7 +27,8 @@ from omegaconf import DictConfig, ListConfig
 
 from ..checkpoint import is_url
 from .train_loader import ResumableTrainLoader
-from .weights import checkpoint_has_entity_detector
+from .trainer import HOITrainer
+from .weights import checkpoint_has_entity_detector, checkpoint_has_pose_estimator
 
 _LOADER_ARGS = (
     "dataset",
@@ -41,7 +44,10 @@ __all__ = [
     "check_weight_sources",
     "check_dataset_classes",
     "build_resumable_train_loader",
+    "build_trainer",
 ]
+
+_AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +62,31 @@ def resolve_device(device: str) -> str:
             f"train.device={device!r} but CUDA is not available; use train.device=auto or cpu"
         )
     return device
+
+
+def build_trainer(train_cfg: Any, model, optimizer, device: str, data_loader=None) -> HOITrainer:
+    """The training loop of ``train_cfg`` (a config's ``train`` node) for a model on ``device``.
+
+    ``train.amp.enabled`` turns on autocast on the device's type ("cuda", or "cpu" for CPU
+    autocast) with ``train.amp.dtype`` ("float16", the default, with a GradScaler; or
+    "bfloat16"). ``train.grad_accum_steps`` and ``train.clip_grad`` as in ``common/train.py``.
+    """
+    amp = train_cfg.get("amp", {}) or {}
+    dtype_name = str(amp.get("dtype", "float16"))
+    if dtype_name not in _AMP_DTYPES:
+        raise ValueError(f"train.amp.dtype={dtype_name!r}: expected one of {sorted(_AMP_DTYPES)}")
+    clip = train_cfg.get("clip_grad", {}) or {}
+    return HOITrainer(
+        model,
+        data_loader,
+        optimizer,
+        grad_accum_steps=int(train_cfg.get("grad_accum_steps", 1)),
+        clip_grad_norm=float(clip.get("max_norm", 0.0)) if clip.get("enabled", False) else 0.0,
+        clip_grad_norm_type=float(clip.get("norm_type", 2.0)),
+        amp=bool(amp.get("enabled", False)),
+        amp_device="cuda" if str(device).startswith("cuda") else "cpu",
+        amp_dtype=_AMP_DTYPES[dtype_name],
+    )
 
 
 def _get(cfg: Any, dotted: str, default=None):
@@ -73,6 +104,26 @@ def _looks_like_path(name: str) -> bool:
     return os.path.exists(name) or name.startswith((".", "/", "~")) or name.count("/") > 1
 
 
+def _check_pose_weights(cfg, *, eval_only: bool, resume: bool, checkpoint) -> None:
+    """The pose stage's ``model.pose_estimator.checkpoint`` (pose-guided IRE): an existing file
+    or URL, or (empty) a model checkpoint that holds ``pose_estimator.*``; never random weights."""
+    if eval_only or _get(cfg, "model.pose_estimator", None) is None:
+        return  # --eval-only: the whole model, pose stage included, comes from init (strictly)
+    pose_ckpt = _get(cfg, "model.pose_estimator.checkpoint", "") or ""
+    if pose_ckpt:
+        if not is_url(pose_ckpt) and not os.path.isfile(os.path.expanduser(pose_ckpt)):
+            raise FileNotFoundError(
+                f"model.pose_estimator.checkpoint={pose_ckpt!r}: no such file. Give a Detectron2 "
+                "keypoint checkpoint (local .pkl / .pth or a detectron2:// URL)."
+            )
+    elif not resume and not checkpoint_has_pose_estimator(checkpoint):
+        raise ValueError(
+            "model.pose_estimator.checkpoint is empty and no model checkpoint holds "
+            "pose_estimator.* tensors: the pose model would keep random weights. Give a "
+            "Detectron2 keypoint checkpoint with model.pose_estimator.checkpoint=..."
+        )
+
+
 def check_weight_sources(
     cfg, *, eval_only: bool = False, resume: bool = False, checkpoint: Optional[Mapping] = None
 ) -> None:
@@ -81,6 +132,7 @@ def check_weight_sources(
 
     Checked: ``train.init_checkpoint`` (required with ``eval_only``, which then loads the whole
     model from it), the frozen entity detector's ``model.entity_detector.checkpoint`` (training),
+    the pose stage's ``model.pose_estimator.checkpoint`` (pose-guided IRE; training),
     the text teacher's local folder ``model.text_teacher.model_name_or_path`` (a hub name is left
     to the teacher, which fails clearly offline). URLs (``https://``, ``detectron2://``) are checked when downloaded. An RmLR
     model whose entity detector has no checkpoint needs a model checkpoint that holds the
@@ -94,6 +146,7 @@ def check_weight_sources(
     if eval_only and not init:
         raise ValueError("--eval-only needs train.init_checkpoint=<a trained checkpoint>")
 
+    _check_pose_weights(cfg, eval_only=eval_only, resume=resume, checkpoint=checkpoint)
     detector_ckpt = _get(cfg, "model.entity_detector.checkpoint", None)
     if eval_only:
         detector_ckpt = None  # the whole model, frozen DETR included, comes from init (strictly)

@@ -1,7 +1,7 @@
 """Run a trained config on single images (the demo's engine), like Detectron2's DefaultPredictor
 but for LazyConfigs and HOI outputs."""
 
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -46,6 +46,8 @@ class HOIPredictor:
         self.model = load_model_for_inference(cfg, checkpoint, device=resolve_device(device))
         self.augmentations = T.AugmentationList(self._test_augmentations(cfg))
         self.metadata = metadata_from_config(cfg)
+        #: images per forward for callers that batch (the demo): ``dataloader.test.batch_size``
+        self.batch_size = int(_get(cfg, "dataloader.test.batch_size", 1) or 1)
 
     @staticmethod
     def _test_augmentations(cfg) -> List[T.Augmentation]:
@@ -57,15 +59,26 @@ class HOIPredictor:
             return [T.ResizeShortestEdge(*_DEFAULT_TEST_RESIZE)]
         return list(instantiate(augs))
 
-    @torch.no_grad()
-    def __call__(self, image_rgb: np.ndarray) -> Instances:
-        """``image_rgb``: (H, W, 3) uint8 RGB. Returns ``hoi_instances`` in its coordinates."""
+    def _model_input(self, image_rgb: np.ndarray) -> dict:
         height, width = image_rgb.shape[:2]
         aug_input = T.AugInput(image_rgb)
         self.augmentations(aug_input)
         image = torch.as_tensor(np.ascontiguousarray(aug_input.image.transpose(2, 0, 1)))
-        outputs = self.model([{"image": image, "height": height, "width": width}])
-        return outputs[0]["hoi_instances"].to("cpu")
+        return {"image": image, "height": height, "width": width}
+
+    @torch.no_grad()
+    def predict(self, images_rgb: Sequence[np.ndarray]) -> List[Instances]:
+        """A batch of (H_i, W_i, 3) uint8 RGB images -> their ``hoi_instances`` (in each image's
+        coordinates), in one forward; the same as one image at a time (the model's predictions
+        for an image do not depend on the rest of its batch)."""
+        if len(images_rgb) == 0:
+            return []
+        outputs = self.model([self._model_input(image) for image in images_rgb])
+        return [out["hoi_instances"].to("cpu") for out in outputs]
+
+    def __call__(self, image_rgb: np.ndarray) -> Instances:
+        """``image_rgb``: (H, W, 3) uint8 RGB. Returns ``hoi_instances`` in its coordinates."""
+        return self.predict([image_rgb])[0]
 
 
 def hoi_rows(instances: Instances, indices=None) -> List[dict]:

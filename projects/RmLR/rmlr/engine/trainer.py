@@ -7,9 +7,12 @@ run with ``total_batch_size=2, grad_accum_steps=4`` follows the same schedule as
 small batches). Micro-batch losses are divided by ``grad_accum_steps`` so gradients are averaged,
 and DDP all-reduces only on the last micro-batch (``no_sync``).
 
-Mixed precision (``amp=True``) runs the forward pass under ``torch.autocast`` with a ``GradScaler``
-and requires CUDA; on CPU the loop is plain FP32. Gradient clipping (``clip_grad_norm > 0``) clips
-the total norm of all trainable parameters after unscaling, as UPT does (max norm 0.1).
+Mixed precision (``amp=True``) runs the forward pass under ``torch.autocast(amp_device,
+amp_dtype)``: float16 with a ``GradScaler`` (losses scaled, gradients unscaled before clipping; a
+step with non-finite gradients is skipped and the scale lowered), bfloat16 without one (its range
+is float32's). ``amp_device`` is "cuda" (default) or "cpu" (CPU autocast, for tests and CPU
+runs). Gradient clipping (``clip_grad_norm > 0``) clips the total norm of all trainable
+parameters after unscaling, as UPT does (max norm 0.1).
 
 The data loader iterator is created on the first step, not in the constructor, so the training
 script can build the loader after resuming a checkpoint (the sampler then skips what was seen).
@@ -44,6 +47,8 @@ class HOITrainer(SimpleTrainer):
         clip_grad_norm: float = 0.0,
         clip_grad_norm_type: float = 2.0,
         amp: bool = False,
+        amp_device: str = "cuda",
+        amp_dtype: torch.dtype = torch.float16,
     ):
         """
         Args:
@@ -53,12 +58,21 @@ class HOITrainer(SimpleTrainer):
             grad_accum_steps: micro-batches per optimizer step (>= 1).
             clip_grad_norm: max total gradient norm; 0 disables clipping.
             clip_grad_norm_type: the norm's p.
-            amp: mixed precision (CUDA only).
+            amp: mixed precision.
+            amp_device: autocast device type, "cuda" or "cpu".
+            amp_dtype: torch.float16 (with a GradScaler) or torch.bfloat16.
         """
         if grad_accum_steps < 1:
             raise ValueError(f"grad_accum_steps must be >= 1, got {grad_accum_steps}")
-        if amp and not torch.cuda.is_available():
-            raise ValueError("train.amp.enabled=True needs CUDA; set it to False on CPU")
+        if amp_device not in ("cuda", "cpu"):
+            raise ValueError(f"amp_device must be 'cuda' or 'cpu', got {amp_device!r}")
+        if amp_dtype not in (torch.float16, torch.bfloat16):
+            raise ValueError(f"amp_dtype must be torch.float16 or torch.bfloat16, got {amp_dtype}")
+        if amp and amp_device == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                "train.amp.enabled=True on device 'cuda' needs CUDA; use amp_device='cpu' for "
+                "CPU autocast or set it to False"
+            )
         TrainerBase.__init__(self)
         model.train()
         self.model = model
@@ -67,7 +81,11 @@ class HOITrainer(SimpleTrainer):
         self.grad_accum_steps = grad_accum_steps
         self.clip_grad_norm = clip_grad_norm
         self.clip_grad_norm_type = clip_grad_norm_type
-        self.grad_scaler = torch.amp.GradScaler("cuda") if amp else None
+        self.amp = amp
+        self.amp_device = amp_device
+        self.amp_dtype = amp_dtype
+        use_scaler = amp and amp_dtype == torch.float16
+        self.grad_scaler = torch.amp.GradScaler(amp_device) if use_scaler else None
         self._iterator = None
         self.rank_states = None  # every rank's rank_state() at the last checkpoint
         self.resumed_rank_states = None  # the same, read from the checkpoint resumed from
@@ -97,7 +115,7 @@ class HOITrainer(SimpleTrainer):
             if not last and isinstance(self.model, DistributedDataParallel):
                 sync = self.model.no_sync()
             with sync:
-                with torch.autocast("cuda", enabled=self.grad_scaler is not None):
+                with torch.autocast(self.amp_device, dtype=self.amp_dtype, enabled=self.amp):
                     loss_dict = self.model(data)
                 losses = sum(loss_dict.values()) / self.grad_accum_steps
                 if self.grad_scaler is not None:

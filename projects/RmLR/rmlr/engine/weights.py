@@ -12,6 +12,10 @@ needed, and a model whose frozen DETR would keep random weights is refused
 safely (local path or URL), take the DETR from it, build the model, load it strictly. The whole
 model comes from the checkpoint: the detector's own file is never read for inference, and a
 checkpoint without the DETR fails naming the missing ``entity_detector.*`` keys.
+
+The frozen pose stage of the pose-guided IRE (``model.pose_estimator``) is handled the same way
+(:func:`use_checkpoint_pose_estimator`): a checkpoint holding its ``pose_estimator.*`` tensors
+makes ``model.pose_estimator.checkpoint`` unnecessary.
 """
 
 import logging
@@ -29,11 +33,15 @@ __all__ = [
     "read_training_checkpoint",
     "check_entity_detector_loaded",
     "load_model_for_inference",
+    "POSE_ESTIMATOR_PREFIX",
+    "checkpoint_has_pose_estimator",
+    "use_checkpoint_pose_estimator",
 ]
 
 logger = logging.getLogger(__name__)
 
 ENTITY_DETECTOR_PREFIX = "entity_detector."
+POSE_ESTIMATOR_PREFIX = "pose_estimator."
 
 
 def checkpoint_has_entity_detector(checkpoint: Optional[Mapping]) -> bool:
@@ -54,6 +62,27 @@ def use_checkpoint_entity_detector(cfg, checkpoint: Optional[Mapping], source: s
             f"{detector.checkpoint!r} is not read"
         )
         detector.checkpoint = ""
+    return True
+
+
+def checkpoint_has_pose_estimator(checkpoint: Optional[Mapping]) -> bool:
+    """Whether a checkpoint (Detectron2 layout) holds pose-stage tensors of an RmLR model."""
+    state = (checkpoint or {}).get("model", {})
+    return any(str(k).startswith(POSE_ESTIMATOR_PREFIX) for k in state)
+
+
+def use_checkpoint_pose_estimator(cfg, checkpoint: Optional[Mapping], source: str) -> bool:
+    """Clear ``model.pose_estimator.checkpoint`` when ``checkpoint`` holds the pose stage's
+    tensors (its weights then come from it); returns whether it does."""
+    pose = cfg.get("model", {}).get("pose_estimator", None)
+    if pose is None or not checkpoint_has_pose_estimator(checkpoint):
+        return False
+    if pose.get("checkpoint", ""):
+        logger.info(
+            f"the pose model's weights come from {source}; model.pose_estimator.checkpoint="
+            f"{pose.checkpoint!r} is not read"
+        )
+        pose.checkpoint = ""
     return True
 
 
@@ -101,6 +130,10 @@ def load_model_for_inference(
         detector = cfg.get("model", {}).get("entity_detector", None)
         if detector is not None:  # the strict load below names the missing entity_detector.*
             detector.checkpoint = ""
+    if not use_checkpoint_pose_estimator(cfg, checkpoint, f"{what} {path}"):
+        pose = cfg.get("model", {}).get("pose_estimator", None)
+        if pose is not None:  # the strict load below names the missing pose_estimator.*
+            pose.checkpoint = ""
     model = instantiate(cfg.model)
     model.eval()
     model.to(device)

@@ -3,7 +3,8 @@
 
 * :mod:`.entity_detection`: the DETR entity stage (stage 1 trains it; RmLR freezes it);
 * :mod:`.pairs`: human-object pair construction and GT association;
-* :mod:`.interactive_relation_encoder`: the IRE (re-mining, Sec. 3.2);
+* :mod:`.interactive_relation_encoder`: the IRE (re-mining, Sec. 3.2) and its pose-guided variant;
+* :mod:`.pose_estimation`: the frozen keypoint stage of the pose-guided IRE (Appendix G);
 * :mod:`.cross_modal_learning`: the text teacher and the sentence / word alignment (Sec. 3.3-3.4);
 * :mod:`.interaction_reasoning`: the IRM (reasoning, Sec. 3.5);
 * :mod:`.meta_arch`: RmLR itself, which wires the stages together;
@@ -33,8 +34,9 @@ from .entity_detection import (
     load_detector_checkpoint,
 )
 from .interaction_reasoning import BoxPairSpatialEncoder, InteractionReasoningModule
-from .interactive_relation_encoder import InteractiveRelationEncoder
+from .interactive_relation_encoder import InteractiveRelationEncoder, PoseGuidedRelationEncoder
 from .meta_arch import RmLR
+from .pose_estimation import FrozenPoseEstimator
 
 __all__ = [
     "AlignmentBranch",
@@ -45,9 +47,11 @@ __all__ = [
     "DETRTransformer",
     "EntityDetections",
     "FrozenEntityDetector",
+    "FrozenPoseEstimator",
     "HungarianMatcher",
     "InteractionReasoningModule",
     "InteractiveRelationEncoder",
+    "PoseGuidedRelationEncoder",
     "PositionEmbeddingSine",
     "ProposalFilter",
     "RmLR",

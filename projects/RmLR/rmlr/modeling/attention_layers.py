@@ -177,18 +177,24 @@ class TransformerEncoderLayer(nn.Module):
         x: torch.Tensor,
         key_padding_mask: Optional[torch.Tensor] = None,
         pos: Optional[torch.Tensor] = None,
+        rows: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """
         Args:
             x: (B, L, E).
             key_padding_mask: (B, L) bool, True on padding.
             pos: (B, L, E) positional embeddings, or None.
+            rows: (M,) int64 positions whose outputs are wanted (default: all L). Every output
+                row depends only on its own query and on all keys, so the M rows are computed
+                alone: the same values, for M / L of the queries' cost.
 
         Returns:
-            (B, L, E).
+            (B, L, E), or (B, M, E) with ``rows``.
         """
         qk = x if pos is None else x + pos
-        x = self.norm1(x + self.dropout1(self.attention(qk, qk, x, key_padding_mask)))
+        q = qk if rows is None else qk[:, rows]
+        residual = x if rows is None else x[:, rows]
+        x = self.norm1(residual + self.dropout1(self.attention(q, qk, x, key_padding_mask)))
         return self.norm2(x + self.dropout2(self.ffn(x)))
 
 

@@ -8,13 +8,12 @@ the predictions file, the per-class AP CSV and its plot are written to the run's
 
 from detectron2.config import LazyCall as L
 from detectron2.data import (
-    build_detection_test_loader,
     build_detection_train_loader,
     get_detection_dataset_dicts,
 )
 from omegaconf import OmegaConf
 
-from rmlr.data import HOIDatasetMapper, build_upt_augmentation
+from rmlr.data import HOIDatasetMapper, build_hoi_test_loader, build_upt_augmentation
 from rmlr.evaluation import HICODetEvaluator
 
 dataloader = OmegaConf.create()
@@ -31,7 +30,7 @@ dataloader.train = L(build_detection_train_loader)(
     num_workers=4,
 )
 
-dataloader.test = L(build_detection_test_loader)(
+dataloader.test = L(build_hoi_test_loader)(
     dataset=L(get_detection_dataset_dicts)(names="hico_det_test", filter_empty=False),
     mapper=L(HOIDatasetMapper.for_dataset)(
         dataset_name="${..dataset.names}",
@@ -39,6 +38,7 @@ dataloader.test = L(build_detection_test_loader)(
         augmentations=L(build_upt_augmentation)(is_train=False),
         image_format="RGB",
     ),
+    batch_size=1,  # images per forward (predictions do not depend on it)
     num_workers=4,
 )
 

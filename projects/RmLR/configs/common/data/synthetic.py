@@ -9,13 +9,12 @@ Train: ``synthetic_hoi_train`` (400 images, the few without entities dropped); t
 
 from detectron2.config import LazyCall as L
 from detectron2.data import (
-    build_detection_test_loader,
     build_detection_train_loader,
     get_detection_dataset_dicts,
 )
 from omegaconf import OmegaConf
 
-from rmlr.data import HOIDatasetMapper, build_upt_augmentation
+from rmlr.data import HOIDatasetMapper, build_hoi_test_loader, build_upt_augmentation
 from rmlr.evaluation import HICODetEvaluator
 
 dataloader = OmegaConf.create()
@@ -38,7 +37,7 @@ dataloader.train = L(build_detection_train_loader)(
     num_workers=0,
 )
 
-dataloader.test = L(build_detection_test_loader)(
+dataloader.test = L(build_hoi_test_loader)(
     dataset=L(get_detection_dataset_dicts)(names="synthetic_hoi_test", filter_empty=False),
     mapper=L(HOIDatasetMapper.for_dataset)(
         dataset_name="${..dataset.names}",
@@ -46,6 +45,7 @@ dataloader.test = L(build_detection_test_loader)(
         augmentations=L(build_upt_augmentation)(is_train=False, test_size=160, max_size=320),
         image_format="RGB",
     ),
+    batch_size=1,  # images per forward (predictions do not depend on it)
     num_workers=0,
 )
 

@@ -14,7 +14,10 @@ working directory); training refuses to start when it is missing.
 from detectron2.config import LazyCall as L
 
 from rmlr.modeling.cross_modal_learning.alignment import AlignmentBranch, CrossModalLearning
-from rmlr.modeling.cross_modal_learning.text_teacher import TextTeacher
+from rmlr.modeling.cross_modal_learning.text_teacher import (
+    TextTeacher,
+    class_sentences_from_metadata,
+)
 from rmlr.modeling.entity_detection.entity_detector import FrozenEntityDetector
 from rmlr.modeling.entity_detection.position_encoding import PositionEmbeddingSine
 from rmlr.modeling.entity_detection.proposal_filter import ProposalFilter
@@ -74,6 +77,12 @@ model = L(RmLR)(
     text_teacher=L(TextTeacher)(
         model_name_or_path="google/mobilebert-uncased",  # name (internet) or a local folder
         embed_dim=512,  # MobileBERT hidden size
+        # MobileBERT has no final LayerNorm (states reach the thousands): standardise the targets
+        # per channel with statistics over the dataset's HOI class sentences
+        target_norm="standardize",
+        class_sentences=L(class_sentences_from_metadata)(
+            dataset_name="${...valid_verbs_per_object.dataset_name}"
+        ),
     ),
     cross_modal=L(CrossModalLearning)(
         ire_branch=L(AlignmentBranch)(
@@ -86,6 +95,7 @@ model = L(RmLR)(
             dropout=0.1,
             sentence_alignment=True,
             word_alignment=True,
+            word_formulation="anchored",  # "paper": the literal Eq. 13-17, degenerate
         ),
         irm_branch=L(AlignmentBranch)(
             input_dim="${...irm.hidden_dim}",
@@ -97,6 +107,7 @@ model = L(RmLR)(
             dropout=0.1,
             sentence_alignment=True,
             word_alignment=True,
+            word_formulation="anchored",  # "paper": the literal Eq. 13-17, degenerate
         ),
         word_keys="matched",
     ),

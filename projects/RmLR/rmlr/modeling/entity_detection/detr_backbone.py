@@ -39,6 +39,7 @@ def build_detr_resnet(
     dc5: bool = False,
     freeze_at: int = 2,
     norm: str = "FrozenBN",
+    out_features: Sequence[str] = ("res5",),
 ) -> ResNet:
     """Build a bottleneck ResNet that outputs ``res5`` (stride 32, or 16 with DC5).
 
@@ -53,8 +54,11 @@ def build_detr_resnet(
         norm: ``"FrozenBN"`` (DETR; pre-trained statistics); ``"BN"`` only to train a backbone
             from scratch (the tiny synthetic detector), whose state then has BN counters.
 
+        out_features: the maps returned, ending with "res5" (DETR reads the last one); e.g.
+            ``("res4", "res5")`` also gives C4 to an IRE reading a finer map.
+
     Returns:
-        A Detectron2 :class:`ResNet` with ``out_features=["res5"]``; C = ``8 * res2_out_channels``.
+        A Detectron2 :class:`ResNet` with ``out_features``; C = ``8 * res2_out_channels``.
     """
     if num_blocks_per_stage is None:
         if depth not in RESNET_BLOCKS:
@@ -89,4 +93,11 @@ def build_detr_resnet(
             )
         )
         in_channels = out_channels
-    return ResNet(stem, stages, out_features=["res5"], freeze_at=freeze_at)
+    out_features = list(out_features)
+    if (
+        not out_features
+        or out_features[-1] != "res5"
+        or len(set(out_features)) != len(out_features)
+    ):
+        raise ValueError(f"out_features must be distinct and end with 'res5', got {out_features}")
+    return ResNet(stem, stages, out_features=out_features, freeze_at=freeze_at)

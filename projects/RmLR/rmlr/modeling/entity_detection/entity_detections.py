@@ -6,8 +6,8 @@ Shape shorthand (used in every modeling file of this package):
     P: human-object pairs         V: verb classes                     K: object classes (80)
 """
 
-from dataclasses import dataclass
-from typing import List
+from dataclasses import dataclass, field
+from typing import Dict, List, Tuple
 
 import torch
 
@@ -27,6 +27,8 @@ class EntityDetections:
         features: (N, C, h, w) backbone C5 map.
         feature_mask: (N, h, w) bool, True on padding.
         memory: (N, D, h, w) transformer encoder output.
+        extra_features: other backbone maps the detector's backbone outputs (e.g. ``"res4"``),
+            name -> ((N, C', h', w') map, (N, h', w') bool padding mask); empty by default.
     """
 
     boxes: List[torch.Tensor]
@@ -36,6 +38,7 @@ class EntityDetections:
     features: torch.Tensor
     feature_mask: torch.Tensor
     memory: torch.Tensor
+    extra_features: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.boxes)

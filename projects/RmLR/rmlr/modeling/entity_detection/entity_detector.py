@@ -12,6 +12,13 @@ dropout stayed active in the frozen detector while the interaction head trained;
 ``keep_dropout=True`` to reproduce that (detections then vary from run to run). The default,
 eval mode, gives deterministic detections.
 
+Batches at inference: DETR's backbone convolutions see the zero padding a batch gives smaller
+images, so an image's features (and detections) would depend on the other images of its batch.
+With ``pad_free_inference`` (default) the detector runs once per group of equal-size images
+(no padding inside a group) and the C5 maps are padded afterwards, with the padding marked in
+``feature_mask``: every image gets what it gets alone, and the HOI head, which ignores padded
+cells, still runs once over the whole batch. Training batches keep DETR's padded batch.
+
 Post-processing follows UPT (and DETR's ``PostProcess``): softmax over K + 1 logits, no-object
 dropped, ``score, label = max``; boxes scaled to each unpadded input image; then
 :class:`~rmlr.modeling.entity_detection.proposal_filter.ProposalFilter` selects the entities.
@@ -42,6 +49,7 @@ class FrozenEntityDetector(nn.Module):
         proposal_filter: ProposalFilter,
         checkpoint: str = "",
         keep_dropout: bool = False,
+        pad_free_inference: bool = True,
     ):
         """
         Args:
@@ -53,11 +61,16 @@ class FrozenEntityDetector(nn.Module):
                 detector's current weights (e.g. loaded with the parent's checkpoint).
             keep_dropout: run the detector in train mode while the parent trains (UPT's
                 behaviour: dropout active); False keeps it in eval mode.
+            pad_free_inference: at inference, run the detector per group of equal-size images
+                so that no image sees another's padding (see the module docstring); False runs
+                the whole padded batch at once (faster on GPU for mixed sizes, but an image's
+                detections then depend slightly on its batch).
         """
         super().__init__()
         self.detector = detector
         self.proposal_filter = proposal_filter
         self.keep_dropout = keep_dropout
+        self.pad_free_inference = pad_free_inference
         if checkpoint:
             load_detector_checkpoint(detector, checkpoint)
         detector.requires_grad_(False)
@@ -85,7 +98,11 @@ class FrozenEntityDetector(nn.Module):
             states; the (N, C, h, w) C5 map, its (N, h, w) padding mask and the (N, D, h, w)
             encoder memory.
         """
-        out = self.detector.detr(images)
+        sizes = [tuple(int(v) for v in hw) for hw in images.image_sizes]
+        if self.pad_free_inference and not self.training and len(set(sizes)) > 1:
+            out = self._detect_by_size(images, sizes)
+        else:
+            out = self.detector.detr(images)
         scores, labels = out["pred_logits"].softmax(-1)[..., :-1].max(-1)
         boxes, kept_scores, kept_labels, embeddings = [], [], [], []
         for i, (h, w) in enumerate(images.image_sizes):
@@ -104,4 +121,51 @@ class FrozenEntityDetector(nn.Module):
             features=out["features"],
             feature_mask=out["feature_mask"],
             memory=out["memory"],
+            extra_features=out.get("extra_features", {}),
         )
+
+    def _detect_by_size(self, images: ImageList, sizes) -> Dict[str, torch.Tensor]:
+        """DETR's outputs for a batch of mixed sizes, each group of equal-size images run
+        without padding; per-image maps are zero-padded to the largest (h, w) afterwards and
+        ``feature_mask`` is True there."""
+        groups: Dict[tuple, List[int]] = {}
+        for i, hw in enumerate(sizes):
+            groups.setdefault(hw, []).append(i)
+        parts = []
+        for (h, w), index in groups.items():
+            tensor = images.tensor[index, :, :h, :w]
+            parts.append((index, self.detector.detr(ImageList(tensor, [(h, w)] * len(index)))))
+        n = len(sizes)
+        return {
+            key: _merge_by_index([(index, part[key]) for index, part in parts], n)
+            for key in parts[0][1]
+            if key != "aux_outputs"
+        }
+
+
+def _merge_by_index(parts, n: int):
+    """Scatter per-group outputs ``[(image indices, value)]`` back into batch order. Tensors:
+    (N, h, w) bool padding masks are padded with True, (N, ., h, w) maps with 0, other (N, ...)
+    rows must agree in shape; dicts and tuples (e.g. ``extra_features``: name -> (map, mask)) are
+    merged element by element."""
+    first = parts[0][1]
+    if isinstance(first, dict):
+        return {k: _merge_by_index([(i, v[k]) for i, v in parts], n) for k in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(
+            _merge_by_index([(i, v[j]) for i, v in parts], n) for j in range(len(first))
+        )
+    if first.dim() == 3 and first.dtype == torch.bool:  # (N, h, w) padding mask
+        fill = True
+    elif first.dim() == 4:  # (N, ., h, w) maps
+        fill = 0
+    else:  # (N, ...) per-image rows of equal shape
+        out = first.new_empty((n,) + tuple(first.shape[1:]))
+        for index, value in parts:
+            out[index] = value
+        return out
+    shape = [max(v.shape[d] for _, v in parts) for d in range(1, first.dim())]
+    out = first.new_full([n] + shape, fill)
+    for index, value in parts:
+        out[(index,) + tuple(slice(0, s) for s in value.shape[1:])] = value
+    return out

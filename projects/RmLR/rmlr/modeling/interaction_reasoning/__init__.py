@@ -3,7 +3,7 @@ interaction head: box-pair spatial encodings, cooperative layers, pair tokens, c
 and the verb classifier."""
 
 from .cooperative_layer import CooperativeLayer
-from .reasoning_module import InteractionReasoningModule, MultiBranchFusion
+from .reasoning_module import InteractionReasoningModule, MultiBranchFusion, average_valid_cells
 from .spatial_encoding import NUM_SPATIAL_FEATURES, BoxPairSpatialEncoder, box_pair_spatial_features
 
 __all__ = [
@@ -12,5 +12,6 @@ __all__ = [
     "InteractionReasoningModule",
     "MultiBranchFusion",
     "NUM_SPATIAL_FEATURES",
+    "average_valid_cells",
     "box_pair_spatial_features",
 ]

@@ -4,10 +4,12 @@ Shape shorthand (extends :mod:`rmlr.modeling.entity_detection.entity_detections`
     R_max: most entities in one image      S: spatial encoding width (512)
     U: cooperative-layer representation width (512)     T~: pair-token width (1024)
     Og, Om: widths of g^v and m^v (512, 0 when absent)  H: IRM width (512)
+    C: channels of the pooled C5 feature of UPT's global branch (0 when absent)
 
 Following UPT (https://github.com/fredzzhang/upt/blob/main/interaction_head.py), per image:
 
-1. Box-pair spatial encodings for every ordered pair of entities (36 features -> MLP -> S).
+1. Box-pair spatial encodings for every ordered pair of real entities (36 features -> MLP -> S),
+   in float32 also under autocast; padding slots of the (N, R_max, R_max) grid stay zero.
 2. Cooperative layers (UPT's "modified encoder", 2 layers): each entity token (D) receives
    messages from every entity of its image; the attention logit of sender a to receiver b is a
    per-head linear function of (u_a, u_b, p_ab), normalised over the senders a; the message is a
@@ -19,10 +21,14 @@ Following UPT (https://github.com/fredzzhang/upt/blob/main/interaction_head.py),
    equal one branch of width ``16 x (U / 16)`` (the branch sums are one matrix product on the
    concatenated branches), so we write it as such; width T~ = 1024 (Appendix B: "we concatenate
    human and object tokens to construct a 1024-dimensional vector").
+   Optionally (``image_feature_dim > 0``, the UPT plain model) UPT's global branch ``mbf_g``: the
+   same fusion of the image's average-pooled C5 feature with the pair's spatial encoding,
+   concatenated to the pair token (UPT: 512 + 512 = 1024).
 4. Eq. 9: ``H^v = FC(cat(g^v, s~, m^v))`` -> H (g^v / m^v from the IRE; left out when the IRE is
    ablated: Table 2's "plain model" and "w/o Rm" use the entity tokens alone). Eq. 9 gives H^v the
    text width D^l, 512 for the paper's MobileBERT: H = 512 (UPT's competitive layer is 1024 wide;
-   512 also keeps the added inference cost within about 2% of DETR-R50).
+   512 also keeps the added inference cost within about 2% of DETR-R50). With ``fuse=False``
+   (UPT, no IRE) the pair tokens enter the competitive layer as they are (T~ must equal H).
 5. Competitive layer(s) (paper: 1; Table 8: 1 or 2): post-norm transformer encoder layers over all
    pairs of one image (UPT's layer: 8 heads, FFN 2 x H, GELU, LayerNorm eps 1e-12) -> O^v.
 6. Classifier ``FFN_o`` (Eq. 20): a linear layer to the V verb logits.
@@ -38,7 +44,17 @@ from ..attention_layers import TransformerEncoderLayer, pack_sequences, unpack_s
 from ..pairs import HOIPairs
 from .cooperative_layer import CooperativeLayer
 
-__all__ = ["MultiBranchFusion", "InteractionReasoningModule"]
+__all__ = ["MultiBranchFusion", "InteractionReasoningModule", "average_valid_cells"]
+
+
+def average_valid_cells(features: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+    """(N, C, h, w), (N, h, w) bool (True on padding) -> (N, C): each image's feature map averaged
+    over its valid cells, in float32 (UPT's global average pooling, without the batch padding
+    that makes UPT's pooled feature depend on the other images of the batch)."""
+    valid = (~padding_mask).float()
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        pooled = torch.einsum("nchw,nhw->nc", features.float(), valid)
+    return pooled / valid.sum(dim=(1, 2)).clamp(min=1)[:, None]
 
 
 class MultiBranchFusion(nn.Module):
@@ -70,6 +86,9 @@ class InteractionReasoningModule(nn.Module):
         cooperative_dim: int = 512,
         cooperative_heads: int = 8,
         pair_dim: int = 1024,
+        image_feature_dim: int = 0,
+        image_branch_dim: int = 0,
+        fuse: bool = True,
         global_dim: int = 512,
         cue_dim: int = 512,
         hidden_dim: int = 512,
@@ -89,7 +108,13 @@ class InteractionReasoningModule(nn.Module):
             num_cooperative_layers: UPT: 2.
             cooperative_dim: U, width inside the cooperative layers (UPT: 512).
             cooperative_heads: heads of the cooperative layers (UPT: 8).
-            pair_dim: T~, width of the pair token s~ (Appendix B: 1024).
+            pair_dim: width of the pair fusion's output (Appendix B: 1024; UPT: 512).
+            image_feature_dim: C, channels of the pooled C5 feature fed to UPT's global branch
+                ``mbf_g``; 0: no global branch (RmLR: g^v comes from the IRE).
+            image_branch_dim: output width of ``mbf_g`` (UPT: 512); the pair token s~ is then
+                ``pair_dim + image_branch_dim`` wide (T~).
+            fuse: Eq. 9's linear fusion to H; False (UPT) feeds s~ to the competitive layers
+                directly (needs no g^v / m^v and T~ == H).
             global_dim: Og, width of g^v; 0 when there is no IRE.
             cue_dim: Om, width of m^v; 0 when there is no IRE.
             hidden_dim: H, width of H^v and O^v (Eq. 9: D^l = 512; UPT's competitive layer: 1024).
@@ -119,9 +144,34 @@ class InteractionReasoningModule(nn.Module):
             hidden_dim=cooperative_dim,
             output_dim=pair_dim,
         )
+        if (image_feature_dim > 0) != (image_branch_dim > 0):
+            raise ValueError(
+                "IRM: image_feature_dim and image_branch_dim must both be > 0 (UPT's global "
+                f"branch) or both 0, got {image_feature_dim} and {image_branch_dim}"
+            )
+        self.image_feature_dim = image_feature_dim
+        self.image_fusion = (
+            MultiBranchFusion(
+                appearance_dim=image_feature_dim,
+                spatial_dim=spatial_dim,
+                hidden_dim=cooperative_dim,
+                output_dim=image_branch_dim,
+            )
+            if image_feature_dim > 0
+            else None
+        )
+        token_dim = pair_dim + image_branch_dim
         self.global_dim = global_dim
         self.cue_dim = cue_dim
-        self.fusion = nn.Linear(global_dim + pair_dim + cue_dim, hidden_dim)
+        if fuse:
+            self.fusion = nn.Linear(global_dim + token_dim + cue_dim, hidden_dim)
+        elif global_dim or cue_dim or token_dim != hidden_dim:
+            raise ValueError(
+                "IRM: fuse=False needs global_dim = cue_dim = 0 and a pair token as wide as "
+                f"hidden_dim, got {global_dim}, {cue_dim}, {token_dim} vs {hidden_dim}"
+            )
+        else:
+            self.fusion = nn.Identity()
         self.competitive_layers = nn.ModuleList(
             [
                 TransformerEncoderLayer(
@@ -139,22 +189,31 @@ class InteractionReasoningModule(nn.Module):
         self.hidden_dim = hidden_dim
         self.num_verbs = num_verbs
 
-    def pair_tokens(self, pairs: HOIPairs, image_hw: torch.Tensor) -> torch.Tensor:
+    def pair_tokens(
+        self,
+        pairs: HOIPairs,
+        image_hw: torch.Tensor,
+        image_features: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
         """Steps 1-3: (P, T~) pair tokens s~ from cooperatively refined entity tokens.
 
         Args:
             pairs: P pairs of N images.
             image_hw: (N, 2) input-image height and width of each image.
+            image_features: (N, C) pooled C5 features for UPT's global branch, or None.
         """
         n = pairs.num_images
         tokens, padding = pack_sequences(pairs.entity_embeddings, pairs.entity_image, n)
         boxes, _ = pack_sequences(pairs.entity_boxes, pairs.entity_image, n)
         r = boxes.shape[1]
-        spatial = self.spatial_encoder(
-            boxes[:, :, None, :].expand(n, r, r, 4),
-            boxes[:, None, :, :].expand(n, r, r, 4),
-            image_hw[:, None, None, :].to(boxes.dtype),
-        )
+        # Encode the real (a, b) entity pairs only: a padding slot's zero box paired with a real
+        # box gives features ~1e16 (float16 overflow, then 0 * inf = NaN in the cooperative
+        # layer). Padding slots keep zero encodings; the cooperative layers mask them anyway.
+        real = ~padding
+        img, a, b = torch.nonzero(real[:, :, None] & real[:, None, :], as_tuple=True)
+        encoded = self.spatial_encoder(boxes[img, a], boxes[img, b], image_hw[img])
+        spatial = encoded.new_zeros(n, r, r, encoded.shape[-1])
+        spatial[img, a, b] = encoded
         tokens = tokens.to(spatial.dtype)
         for layer in self.cooperative_layers:
             tokens = layer(tokens, spatial, padding)
@@ -166,7 +225,11 @@ class InteractionReasoningModule(nn.Module):
         )
         h, o = pairs.human_index, pairs.object_index
         pair_spatial = spatial[pairs.image_index, slot[h], slot[o]]
-        return self.pair_fusion(torch.cat([unary[h], unary[o]], dim=1), pair_spatial)
+        tokens = self.pair_fusion(torch.cat([unary[h], unary[o]], dim=1), pair_spatial)
+        if self.image_fusion is None:
+            return tokens
+        image = self.image_fusion(image_features[pairs.image_index], pair_spatial)
+        return torch.cat([tokens, image], dim=1)
 
     def forward(
         self,
@@ -174,6 +237,7 @@ class InteractionReasoningModule(nn.Module):
         image_hw: torch.Tensor,
         global_context: Optional[torch.Tensor] = None,
         cues: Optional[torch.Tensor] = None,
+        image_features: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
@@ -181,6 +245,8 @@ class InteractionReasoningModule(nn.Module):
             image_hw: (N, 2) input-image height and width.
             global_context: (N, Og) g^v, or None without IRE.
             cues: (P, Om) m^v, or None without IRE.
+            image_features: (N, C) average-pooled C5 features (UPT's global branch), given
+                exactly when ``image_feature_dim > 0`` (see :func:`average_valid_cells`).
 
         Returns:
             features: (P, H) O^v, the competitive layers' output.
@@ -193,7 +259,12 @@ class InteractionReasoningModule(nn.Module):
                 "IRM: g^v / m^v must be given exactly when global_dim / cue_dim are non-zero "
                 f"(global_dim={self.global_dim}, cue_dim={self.cue_dim})"
             )
-        parts = [self.pair_tokens(pairs, image_hw)]
+        if (image_features is None) != (self.image_feature_dim == 0):
+            raise ValueError(
+                "IRM: image_features must be given exactly when image_feature_dim > 0 "
+                f"(image_feature_dim={self.image_feature_dim})"
+            )
+        parts = [self.pair_tokens(pairs, image_hw, image_features)]
         if global_context is not None:
             parts.insert(0, global_context[pairs.image_index])
         if cues is not None:

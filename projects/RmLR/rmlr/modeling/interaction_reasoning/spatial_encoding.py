@@ -17,6 +17,11 @@ https://github.com/fredzzhang/upt/blob/main/ops.py):
 
 They are concatenated with ``log(f + eps)`` (36 features) and mapped by an MLP
 36 -> 128 -> 256 -> 512 with a ReLU after every layer.
+
+Mixed precision: the features span ``log(1e-10) = -23`` to area ratios of ~5e4 between real
+boxes (and ~1e16 for a zero box), beyond or near float16's 65504, so :class:`BoxPairSpatialEncoder`
+computes the features and its MLP in float32 with autocast disabled; its output is float32.
+Callers encode real box pairs only (never padding slots).
 """
 
 from typing import Sequence
@@ -116,5 +121,9 @@ class BoxPairSpatialEncoder(nn.Module):
     def forward(
         self, boxes_1: torch.Tensor, boxes_2: torch.Tensor, image_hw: torch.Tensor
     ) -> torch.Tensor:
-        """(*, 4), (*, 4), (*, 2) -> (*, S)."""
-        return self.mlp(box_pair_spatial_features(boxes_1, boxes_2, image_hw, self.eps))
+        """(*, 4), (*, 4), (*, 2) -> (*, S), float32 (also under autocast)."""
+        with torch.autocast(device_type=boxes_1.device.type, enabled=False):
+            features = box_pair_spatial_features(
+                boxes_1.float(), boxes_2.float(), image_hw.float(), self.eps
+            )
+            return self.mlp(features)

@@ -20,13 +20,13 @@ the IRE costs 0.61 GMACs (1x1 projection 0.16, two layers 0.45) and the whole HO
 20 GMACs.
 """
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
 
 from ..attention_layers import TransformerEncoderLayer
-from .masked_pooling import masked_union_pool, valid_cells
+from .masked_pooling import pool_cells, union_pool_weights, valid_cells
 
 __all__ = ["InteractiveRelationEncoder"]
 
@@ -87,15 +87,37 @@ class InteractiveRelationEncoder(nn.Module):
         self.spatial_scale = 1.0 / feature_stride
         self.grid_size = pool_size * sampling_ratio
 
-    def encode(self, features: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+    def encode(
+        self,
+        features: torch.Tensor,
+        padding_mask: torch.Tensor,
+        cells: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
         """Eq. 4. (N, C, h, w), (N, h, w) -> X_e (N, E, h, w) (padded cells hold values the
-        pooling never reads)."""
+        pooling never reads).
+
+        With ``cells`` ((M,) int64 flat cell indices ``row * w + column``): X_e at those cells
+        only, (N, M, E). The last layer then runs its queries, feed-forward network and norms on
+        the M cells alone (its keys and values are still every cell's); the values are those of
+        the whole map at these cells.
+        """
         n, _, h, w = features.shape
-        tokens = self.input_proj(features.flatten(2).transpose(1, 2))  # (N, h w, E)
+        # the 1x1 projection as one batched product on the channel-major map: neither the
+        # product nor its backward (which keeps C5 itself) needs a transposed copy of C5
+        proj = self.input_proj
+        weight = proj.weight.to(features.dtype).expand(n, -1, -1)  # (N, E, C), a view
+        bias = proj.bias.to(features.dtype)[None, :, None]
+        tokens = torch.baddbmm(bias, weight, features.flatten(2)).transpose(1, 2)  # (N, h w, E)
         pos = self.position_embedding(padding_mask).to(tokens.dtype).flatten(2).transpose(1, 2)
         flat_mask = padding_mask.flatten(1)
-        for layer in self.layers:
-            tokens = layer(tokens, key_padding_mask=flat_mask, pos=pos)
+        if not bool(flat_mask.any()):
+            flat_mask = None  # no padding: nothing to mask (a zero bias changes nothing)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            rows = cells if i == last else None
+            tokens = layer(tokens, key_padding_mask=flat_mask, pos=pos, rows=rows)
+        if cells is not None:
+            return tokens
         return tokens.transpose(1, 2).reshape(n, -1, h, w)
 
     def global_context(self, features: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
@@ -127,14 +149,26 @@ class InteractiveRelationEncoder(nn.Module):
         if boxes_h.shape[0] == 0:
             # No pair in the batch: nothing to pool; the encoder is skipped.
             return g.new_zeros(0, self.output_dim), g
-        encoded = self.encode(features, padding_mask)
-        pooled = masked_union_pool(
-            encoded,
+        n, _, h, w = features.shape
+        weights = union_pool_weights(
             boxes_h,
             boxes_o,
-            image_index,
+            valid_cells(padding_mask)[image_index],
+            map_hw=(h, w),
             spatial_scale=self.spatial_scale,
             grid_size=self.grid_size,
-            valid_hw=valid_cells(padding_mask),
-        )
-        return self.pair_fc(pooled), g
+        ).flatten(
+            1
+        )  # (P, h w)
+        cells = None
+        if not self.training:
+            # Inference: X_e only where a pair's weight map reads it (the sum leaves out zero
+            # terms only). Training keeps the whole map (the same dropout draws as before).
+            read = weights.ne(0).any(dim=0)
+            if not bool(read.all()):
+                cells = read.nonzero().flatten()
+                weights = weights[:, cells]
+        encoded = self.encode(features, padding_mask, cells)
+        if cells is None:
+            encoded = encoded.flatten(2).transpose(1, 2)  # (N, h w, E)
+        return self.pair_fc(pool_cells(encoded, weights, image_index)), g

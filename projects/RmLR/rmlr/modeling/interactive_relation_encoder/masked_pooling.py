@@ -32,7 +32,7 @@ import torch
 
 from ..attention_layers import pack_sequences, unpack_sequences
 
-__all__ = ["masked_union_pool", "union_boxes", "union_pool_weights", "valid_cells"]
+__all__ = ["masked_union_pool", "pool_cells", "union_boxes", "union_pool_weights", "valid_cells"]
 
 
 def union_boxes(boxes_h: torch.Tensor, boxes_o: torch.Tensor) -> torch.Tensor:
@@ -165,10 +165,25 @@ def masked_union_pool(
         spatial_scale=spatial_scale,
         grid_size=grid_size,
     )
-    # group the pairs by image, then one (pairs x cells) @ (cells x E) product per image
+    return pool_cells(features.flatten(2).transpose(1, 2), weights.flatten(1), image_index)
+
+
+def pool_cells(
+    tokens: torch.Tensor, weights: torch.Tensor, image_index: torch.Tensor
+) -> torch.Tensor:
+    """Weighted sums of cells: (N, M, E) features at M cells, (P, M) weights of each pair over
+    the same cells, (P,) int64 image of each pair -> (P, E), row p = ``weights[p] @ tokens[i_p]``.
+
+    One image: one (P x M) @ (M x E) product. Several: the pairs are grouped by image and one
+    batched product runs over the images.
+    """
+    n = tokens.shape[0]
+    weights = weights.to(tokens.dtype)
+    if n == 1:
+        return weights @ tokens[0]
     order = torch.argsort(image_index, stable=True)
-    packed, padding = pack_sequences(weights[order].flatten(1), image_index[order], n)
-    pooled = torch.bmm(packed.to(features.dtype), features.flatten(2).transpose(1, 2))
+    packed, padding = pack_sequences(weights[order], image_index[order], n)
+    pooled = torch.bmm(packed, tokens)
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(order.shape[0], device=order.device)
     return unpack_sequences(pooled, padding)[inverse]

@@ -9,7 +9,10 @@ Forward (paper Sec. 3, Algorithm 1):
 1. The frozen entity stage gives, per image, entities (boxes, scores, labels, decoder states S^v)
    and the C5 map X^v (:class:`~rmlr.modeling.entity_detection.entity_detections.EntityDetections`).
 2. Pairs: every detected human with every other entity (:mod:`rmlr.modeling.pairs`).
-3. IRE (:mod:`rmlr.modeling.interactive_relation_encoder`): m^v per pair, g^v per image.
+3. IRE (:mod:`rmlr.modeling.interactive_relation_encoder`): m^v per pair, g^v per image. With a
+   pose stage (Appendix G, Table 9), the frozen keypoint model
+   (:mod:`rmlr.modeling.pose_estimation`) first runs on the pairs' distinct humans and the
+   pose-guided encoder (``PoseGuidedRelationEncoder``) gives m^v from its output.
 4. IRM (:mod:`rmlr.modeling.interaction_reasoning`): H^v = FC(cat(g^v, s~, m^v)), competitive
    layer -> O^v, verb logits; score ``sigmoid(logit) * (s_h * s_o)^lambda`` on the verbs valid for
    the detected object (lambda 1 in training, 2.8 at inference).
@@ -25,9 +28,9 @@ Choices where the paper is silent (UPT = https://github.com/fredzzhang/upt):
   encodings, cooperative layers (2), the competitive layer (post-norm, 8 heads, FFN 2 x width,
   GELU), verb classifier masked to the object's valid verbs, the product score and its focal
   loss (alpha 0.5, gamma 0.2, normalised by positives averaged over ranks): UPT.
-* IRM width 512: Eq. 9 puts H^v in R^{D^l}, the text width (512 for MobileBERT); UPT's
-  competitive layer is 1024 wide (a config value). The cross-modal layers are 1024 wide
-  (Sec. 4.2); O^v is projected to 1024 there.
+* IRM width = the teacher's width: Eq. 9 puts H^v in R^{D^l} (512 for MobileBERT; the Table 3
+  configs set 768 / 1024 / 384 with their teachers); UPT's competitive layer is 1024 wide (a
+  config value). The cross-modal layers are 1024 wide (Sec. 4.2); O^v is projected to 1024 there.
 * The focal-loss normaliser is clamped to >= 1 (UPT divides by zero without positives).
 * Pair token s~: UPT's multi-branch fusion of the two cooperatively refined tokens with the pair's
   spatial encoding, 1024-d (Appendix B's "1024-dimensional vector").
@@ -38,23 +41,37 @@ Choices where the paper is silent (UPT = https://github.com/fredzzhang/upt):
   the cost budget (IRE + IRM add about 0.85 GMACs, 1.5%, to DETR-R50 at 800x800 with 30
   pairs); the paper gives no width.
 * g^v averages the valid (unpadded) C5 cells (UPT averages the padded map).
-* Without IRE (Table 2: plain model, w/o Rm) H^v = FC(s~).
-* Cross-modal learning: M^v = the IRE's m^v; self-attention among the pairs of one image; the
-  cross-attention is the bare attention of Eq. 13/14 (a residual would make the word loss
-  trivial); a pair attends to the words of the sub-sentences of the GT interactions it matches
+* Extension (not in the paper): ``ire_in_feature="res4"`` / ``"res3"`` feeds the IRE a finer
+  backbone map of the frozen DETR (stride 16 / 8 instead of C5's 32; the tiny DC5 DETR's C5 and
+  C4 are both stride 16, so its finer map is res3), for interaction cues too thin for C5.
+* Without IRE (Table 2: w/o Rm) H^v = FC(s~). Table 2's plain model is UPT's interaction head
+  (``configs/rmlr/rmlr_r50_vcoco_plain.py``): s~ = cat(mbf(entity tokens, p), mbf_g(pooled C5,
+  p)), fed to a 1024-wide competitive layer without the fusion FC.
+* Cross-modal learning: M^v = the IRE's m^v; self-attention among the pairs of one image; a
+  pair attends to the words of the sub-sentences of the GT interactions it matches
   (``word_keys="matched"``); a pair matching several GT interactions gives one sentence-level row
   per matched sub-sentence and one word-level row whose keys are all their words; D_L1 is the mean
-  over rows and channels; FFN_T = Linear-ReLU-Linear.
-* Eq. 19 (L_s^a) is missing from the paper's text; by symmetry with Eq. 18 it is
-  ``D_L1(E_cls, FFN_T^1(M^va))``. The symbols follow the equations: m = IRM side (O^va, Eq. 16
-  and 18), a = IRE side (M^va, Eq. 17 and 19); the prose after Eq. 17 swaps them.
+  over rows and channels; FFN_T = Linear-ReLU-Linear. Eq. 18 / 19 (L_s^m, L_s^a) as written.
+  The symbols follow the equations: m = IRM side (O^va, Eq. 16 and 18), a = IRE side (M^va,
+  Eq. 17 and 19); the prose after Eq. 17 swaps them.
+* Word level (Eq. 13-17): the literal form (``word_formulation="paper"``: a learnable
+  cross-attention, loss between its input and output) is degenerate: it reaches text-independent
+  minima that need no image (a constant in place of both sides). The default
+  ``word_formulation="anchored"`` maps the pair into the teacher's space, ``y = FFN_W(x)``, and
+  pulls it toward the stop-gradient reconstruction ``softmax(y E^T / sqrt(L)) E`` of its own
+  frozen word states (subject word left out): knowledge flows from the text to the vision only,
+  and the minimum needs the image (reasoning and measurements in
+  :mod:`rmlr.modeling.cross_modal_learning.alignment`).
+* Teacher targets are standardised per channel (``TextTeacher(target_norm="standardize")``,
+  statistics over the dataset's HOI class sentences): MobileBERT has no final LayerNorm and its
+  raw states would make the L1 terms hundreds of times larger than ``loss_hoi``.
 * The text teacher's E^w come from one sequence per image (sub-sentences joined by the
   tokenizer's separator); E_cls from each sub-sentence alone; cached by string. It loads on its
   first training call: inference builds no text model and never imports ``transformers``, and
   the cross-modal modules are skipped in eval mode.
 * Terms with nothing to supervise are zeros connected to their parameters (DDP-safe).
 * The entity stage stays frozen and runs without gradient; its train/eval mode is its own
-  (``FrozenEntityDetector(keep_dropout=...)``).
+  (``FrozenEntityDetector(keep_dropout=...)``). So does the pose stage (always eval mode).
 
 Zero-shot options (issue 14; off by default):
 
@@ -79,7 +96,8 @@ from torch import nn
 from ..cross_modal_learning.alignment import CrossModalLearning
 from ..cross_modal_learning.language_classifier import LanguageClassifier
 from ..cross_modal_learning.text_teacher import TextTeacher
-from ..interaction_reasoning import InteractionReasoningModule
+from ..entity_detection.entity_detections import EntityDetections
+from ..interaction_reasoning import InteractionReasoningModule, average_valid_cells
 from ..interactive_relation_encoder import InteractiveRelationEncoder
 from ..losses import connected_zero, product_score_focal_loss
 from ..pairs import HOIPairs, associate_pairs, build_pairs
@@ -117,8 +135,10 @@ class RmLR(nn.Module):
         # Entity stage (frozen)
         entity_detector: nn.Module,
         # Visual HOI modules
-        ire: Optional[InteractiveRelationEncoder],
+        ire: Optional[nn.Module],
         irm: InteractionReasoningModule,
+        # Pose stage (frozen; Appendix G): only with a pose-guided IRE
+        pose_estimator: Optional[nn.Module] = None,
         # Cross-modal learning (training only; both None for Table 2's plain / w/o CL models)
         text_teacher: Optional[TextTeacher] = None,
         cross_modal: Optional[CrossModalLearning] = None,
@@ -134,6 +154,8 @@ class RmLR(nn.Module):
         # Scoring parameters: (s_h * s_o) ** power
         score_power_train: float = 1.0,
         score_power_test: float = 2.8,
+        # IRE input (an extension of the paper, which uses C5)
+        ire_in_feature: str = "res5",
         # Zero-shot options
         train_valid_verbs_per_object: Optional[Sequence[Sequence[int]]] = None,
         language_classifier: Optional[LanguageClassifier] = None,
@@ -142,9 +164,13 @@ class RmLR(nn.Module):
         Args:
             entity_detector: ``FrozenEntityDetector``: ``preprocess_image(batched_inputs)`` ->
                 ``ImageList`` and ``forward(images)`` -> ``EntityDetections``.
-            ire: the Interactive Relation Encoder, or None (plain model, w/o Rm).
+            ire: the Interactive Relation Encoder (``InteractiveRelationEncoder`` or the
+                pose-guided ``PoseGuidedRelationEncoder``), or None (plain model, w/o Rm).
             irm: the Interaction Reasoning Module (its ``global_dim`` / ``cue_dim`` must equal
                 the IRE's output width, or 0 without IRE).
+            pose_estimator: ``FrozenPoseEstimator``, required exactly when the IRE is pose-guided
+                (``ire.needs_pose``): ``forward(batched_inputs, boxes, image_index)`` ->
+                ``PoseEstimates`` of the given human boxes.
             text_teacher: frozen text encoder; required exactly when ``cross_modal`` is given.
             cross_modal: the alignment branches, or None (no cross-modal learning).
             num_verbs: V.
@@ -155,6 +181,9 @@ class RmLR(nn.Module):
             loss_weights: weight of each term of ``LOSS_NAMES`` (default
                 ``DEFAULT_LOSS_WEIGHTS``); weights of terms the model does not build are unused.
             score_power_train, score_power_test: lambda of the detection-score prior.
+            ire_in_feature: the backbone map the IRE reads: "res5" (C5, the paper) or a finer
+                one ("res4", "res3"; an extension: the frozen DETR backbone must output it, and
+                the IRE's ``in_channels`` / ``feature_stride`` must match it).
             train_valid_verbs_per_object: the training loss's mask (default
                 ``valid_verbs_per_object``); a zero-shot set's seen classes.
             language_classifier: text-side scores blended with the visual ones at inference;
@@ -170,6 +199,13 @@ class RmLR(nn.Module):
             raise ValueError(
                 f"irm.global_dim={irm.global_dim} and irm.cue_dim={irm.cue_dim} must equal the "
                 f"IRE output width ({context}; 0 without IRE)"
+            )
+        needs_pose = bool(getattr(ire, "needs_pose", False))
+        if needs_pose != (pose_estimator is not None):
+            raise ValueError(
+                "a pose-guided IRE needs pose_estimator, and pose_estimator needs a pose-guided "
+                f"IRE (ire: {type(ire).__name__}, pose_estimator: "
+                f"{type(pose_estimator).__name__})"
             )
         if irm.num_verbs != num_verbs:
             raise ValueError(f"irm.num_verbs={irm.num_verbs} but num_verbs={num_verbs}")
@@ -194,6 +230,7 @@ class RmLR(nn.Module):
         self.entity_detector = entity_detector
         self.ire = ire
         self.irm = irm
+        self.pose_estimator = pose_estimator
         self.text_teacher = text_teacher
         self.cross_modal = cross_modal
 
@@ -222,6 +259,9 @@ class RmLR(nn.Module):
         self.loss_weights = weights
         self.score_power_train = score_power_train
         self.score_power_test = score_power_test
+        if ire_in_feature not in ("res2", "res3", "res4", "res5"):
+            raise ValueError(f"ire_in_feature must be res2..res5, got {ire_in_feature!r}")
+        self.ire_in_feature = ire_in_feature
 
     @staticmethod
     def _verb_mask(valid_verbs_per_object, num_verbs: int) -> torch.Tensor:
@@ -253,21 +293,7 @@ class RmLR(nn.Module):
         images = self.entity_detector.preprocess_image(batched_inputs)
         with torch.no_grad():
             detections = self.entity_detector(images)
-        pairs = build_pairs(detections, person_label=self.person_category_id)
-        image_hw = torch.as_tensor(
-            [[int(h), int(w)] for h, w in images.image_sizes], device=pairs.entity_boxes.device
-        )
-
-        cues = global_context = None
-        if self.ire is not None:
-            cues, global_context = self.ire(
-                detections.features,
-                detections.feature_mask,
-                pairs.boxes_h,
-                pairs.boxes_o,
-                pairs.image_index,
-            )
-        features, logits = self.irm(pairs, image_hw, global_context, cues)
+        pairs, features, logits, cues = self.reason(detections, images.image_sizes, batched_inputs)
         power = self.score_power_train if self.training else self.score_power_test
         prior = (pairs.scores_h * pairs.scores_o) ** power
         if self.training:
@@ -296,6 +322,67 @@ class RmLR(nn.Module):
         )
         text = self.language_classifier(sentence, pairs.object_labels)
         return self.language_classifier.blend(visual, text)
+
+    def ire_input(self, detections: EntityDetections):
+        """The IRE's input map and padding mask: C5 (``ire_in_feature="res5"``) or the finer
+        backbone map named by ``ire_in_feature`` (the frozen DETR backbone must output it)."""
+        if self.ire_in_feature == "res5":
+            return detections.features, detections.feature_mask
+        if self.ire_in_feature not in detections.extra_features:
+            raise KeyError(
+                f"model.ire_in_feature={self.ire_in_feature!r}, but the entity detector outputs "
+                f"{['res5', *detections.extra_features]}: add it to the DETR backbone's "
+                "out_features (model.entity_detector.detector.detr.backbone.out_features)"
+            )
+        return detections.extra_features[self.ire_in_feature]
+
+    def reason(
+        self,
+        detections: EntityDetections,
+        image_sizes: Sequence[Sequence[int]],
+        batched_inputs: List[Dict],
+    ):
+        """Steps 2-4 of the module docstring on given entities (the detector's, or GT boxes for
+        the oracle-pair diagnostics of :mod:`rmlr.evaluation.oracle_pairs`); ``batched_inputs``
+        feed the pose stage of a pose-guided IRE.
+
+        Returns:
+            pairs (P pairs), features (P, H) O^v, logits (P, V) unmasked verb logits,
+            cues (P, Om) m^v or None without IRE.
+        """
+        pairs = build_pairs(detections, person_label=self.person_category_id)
+        image_hw = torch.as_tensor(
+            [[int(h), int(w)] for h, w in image_sizes], device=pairs.entity_boxes.device
+        )
+        cues = global_context = None
+        if self.ire is not None:
+            ire_map, ire_mask = self.ire_input(detections)
+            cues, global_context = self.ire(
+                ire_map,
+                ire_mask,
+                pairs.boxes_h,
+                pairs.boxes_o,
+                pairs.image_index,
+                **self._pose_inputs(batched_inputs, pairs),
+            )
+        image_features = None
+        if self.irm.image_feature_dim > 0:  # UPT's global branch (the UPT plain model)
+            image_features = average_valid_cells(detections.features, detections.feature_mask)
+        features, logits = self.irm(pairs, image_hw, global_context, cues, image_features)
+        return pairs, features, logits, cues
+
+    def _pose_inputs(self, batched_inputs: List[Dict], pairs: HOIPairs) -> Dict:
+        """``poses`` (the pose stage on the pairs' distinct humans; None without pairs) and
+        ``pose_index`` (P,) for a pose-guided IRE; nothing otherwise."""
+        if self.pose_estimator is None:
+            return {}
+        if len(pairs) == 0:  # no human, or nothing to pair it with: no pose needed
+            return {"poses": None, "pose_index": None}
+        humans, pose_index = torch.unique(pairs.human_index, return_inverse=True)
+        poses = self.pose_estimator(
+            batched_inputs, pairs.entity_boxes[humans], pairs.entity_image[humans]
+        )
+        return {"poses": poses, "pose_index": pose_index}
 
     def losses(
         self,
