@@ -93,6 +93,16 @@ def test_text_probabilities_follow_the_nearest_class_after_centring():
     assert torch.allclose(lc.blend(torch.ones(1, V), torch.zeros(1, V)), torch.full((1, V), 0.5))
 
 
+def test_class_embeddings_are_the_teachers_targets():
+    # a teacher that standardises its targets: the class embeddings are in that space
+    teacher = EncodingTeacher()
+    teacher.standardize_cls = lambda x: (x - 1.0) / 2.0
+    lc, raw = classifier(), classifier()
+    lc.compute_class_embeddings(teacher)
+    raw.compute_class_embeddings(EncodingTeacher())
+    assert torch.allclose(lc.class_embeddings, (raw.class_embeddings - 1.0) / 2.0)
+
+
 def test_class_embeddings_travel_in_the_state_dict_and_a_changed_class_list_is_refused():
     lc = classifier()
     lc.compute_class_embeddings(EncodingTeacher())

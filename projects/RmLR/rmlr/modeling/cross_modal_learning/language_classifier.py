@@ -11,7 +11,8 @@ HOI class, seen or not, has a sentence. This module scores a pair against all of
 1. **Class sentences, once**: one sentence per HOI class of the dataset,
    ``interaction_sentence("person", verb, object)`` with the dataset's own names (a user's dataset
    with its own verbs works the same way), encoded by the frozen teacher exactly as the training
-   targets are (E_cls of the sentence alone). :meth:`LanguageClassifier.compute_class_embeddings`
+   targets are (E_cls of the sentence alone, standardised per channel when the teacher's
+   ``target_norm="standardize"``). :meth:`LanguageClassifier.compute_class_embeddings`
    runs once, at the first training iteration; the (C, L) result is a persistent buffer with a
    SHA-256 fingerprint of the class list, so it travels in the checkpoint and inference builds no
    text model. A checkpoint whose fingerprint does not match the configured class list is refused
@@ -149,6 +150,11 @@ class LanguageClassifier(nn.Module):
         (:class:`~rmlr.modeling.cross_modal_learning.text_teacher.TextTeacher`)."""
         encoded = teacher.encode(self.sentences)
         embeddings = torch.stack([encoded[s].cls for s in self.sentences])
+        # In the space the sentence head is trained in: the teacher's targets (standardised per
+        # channel with target_norm="standardize", raw with "none").
+        standardize = getattr(teacher, "standardize_cls", None)
+        if standardize is not None:  # encode() loaded the teacher and its statistics
+            embeddings = standardize(embeddings.to(self.class_embeddings.device))
         if embeddings.shape != self.class_embeddings.shape:
             raise ValueError(
                 f"language classifier: the teacher gives {tuple(embeddings.shape)} class "
