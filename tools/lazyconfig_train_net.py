@@ -80,6 +80,7 @@ config overrides (key=value at the end; any key of the config):
   train.clip_grad.max_norm=X           gradient clipping (UPT: 0.1)
   train.amp.enabled=True               mixed precision (CUDA only)
   dataloader.train.total_batch_size=N  images per micro-batch, all processes together
+  dataloader.test.batch_size=N         images per forward in evaluation, per process (same results)
   model.entity_detector.checkpoint=F   the frozen stage-1 DETR of an RmLR config
   model.num_verbs=V                    must equal the datasets' verb count (checked)
 
