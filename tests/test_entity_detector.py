@@ -3,6 +3,7 @@
 import pytest
 import torch
 from detectron2.solver.build import get_default_optimizer_params
+from detectron2.structures import ImageList
 from detr_helpers import D_MODEL, build_tiny_detector, random_images, randomize_state_
 from torch import nn
 
@@ -70,7 +71,12 @@ def test_output_contract(detector):
     images = _batch(entity)
     out = entity(images)
     assert isinstance(out, EntityDetections) and len(out) == 2
-    raw = detector.detr(images)
+    # at inference each image runs at its own size, without the batch's padding
+    alone = [
+        detector.detr(ImageList(images.tensor[i : i + 1, :, :h, :w], [(h, w)]))
+        for i, (h, w) in enumerate(images.image_sizes)
+    ]
+    raw = {k: torch.cat([a[k] for a in alone]) for k in ("pred_logits", "embeddings")}
     scores, labels = raw["pred_logits"].softmax(-1)[..., :-1].max(-1)
     for i, (h, w) in enumerate(images.image_sizes):
         r = out.boxes[i].shape[0]

@@ -10,7 +10,7 @@ from test_model_components import sampled_masked_pool
 
 import rmlr  # noqa: F401
 from rmlr.modeling.interactive_relation_encoder import union_pool_weights, valid_cells
-from rmlr.utils.cost import fixed_detections
+from rmlr.utils.cost import count_macs, fixed_detections
 
 R50 = "projects/RmLR/configs/rmlr/rmlr_r50_hico_det.py"
 
@@ -107,3 +107,26 @@ def test_training_keeps_the_whole_map_and_its_gradients(ire):
     grads_ref = torch.autograd.grad(m_ref.sum(), list(train_ire.layers[-1].parameters()))
     for a, b in zip(grads, grads_ref):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_macs_count_every_product(ire):
+    """fvcore's count of the IRE at 800 px with the 60 pinned pairs equals the products written
+    out (the projection's ``baddbmm`` included), the last layer's queries at the 449 read cells."""
+    g = torch.Generator().manual_seed(4)
+    features = torch.relu(torch.randn(1, 2048, 25, 25, generator=g))
+    mask = torch.zeros(1, 25, 25, dtype=torch.bool)
+    h, o = pinned_pairs()
+    index = torch.zeros(h.shape[0], dtype=torch.int64)
+    with torch.no_grad():
+        macs = count_macs(ire, (features, mask, h, o, index))
+    L, M, E, F, C, P, O = 625, 449, 128, 512, 2048, 60, 512
+    written = (
+        L * C * E  # 1x1 projection
+        + (4 * L * E * E + L * L * 2 * E + 2 * L * E * F)  # layer 1
+        + (2 * L * E * E + 2 * M * E * E + M * L * 2 * E + 2 * M * E * F)  # layer 2, M queries
+        + P * M * E  # pooling
+        + P * E * O  # pair_fc
+        + C * L
+        + C * O  # g^v: masked mean, global_fc
+    )
+    assert abs(macs - written) / written < 0.01, (macs, written)

@@ -82,6 +82,7 @@ config overrides (key=value at the end; any key of the config):
   train.amp.enabled=True               mixed precision (autocast on the run's device; on CPU: CPU
                                        autocast); train.amp.dtype=float16|bfloat16
   dataloader.train.total_batch_size=N  images per micro-batch, all processes together
+  dataloader.test.batch_size=N         images per forward in evaluation, per process (same results)
   model.entity_detector.checkpoint=F   the frozen stage-1 DETR of an RmLR config
   model.num_verbs=V                    must equal the datasets' verb count (checked)
 

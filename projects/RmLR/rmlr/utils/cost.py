@@ -44,6 +44,15 @@ def sdpa_macs(inputs, outputs) -> int:
     return batch * q[-2] * k[-2] * (q[-1] + v[-1])
 
 
+def baddbmm_macs(inputs, outputs) -> int:
+    """fvcore handle for ``aten::baddbmm`` (unknown to fvcore 0.1.5): bias + (B, n, k) @ (B, k, m)
+    -> B*n*k*m MACs (the bias addition is not counted, as for ``addmm``)."""
+    from fvcore.nn.jit_handles import get_shape
+
+    a, b = get_shape(inputs[1]), get_shape(inputs[2])
+    return a[0] * a[1] * a[2] * b[2]
+
+
 def count_macs(module: torch.nn.Module, inputs, *, by_module_depth: int = 0):
     """Multiply-accumulates of one forward pass, counted by fvcore (fvcore's "flop" is one MAC),
     attention products included. ``inputs`` is the tuple of positional arguments; list-of-dict
@@ -62,6 +71,7 @@ def count_macs(module: torch.nn.Module, inputs, *, by_module_depth: int = 0):
         (arg,) = inputs
         analysis = D2FlopCountAnalysis(module, arg)
     analysis.set_op_handle("aten::scaled_dot_product_attention", sdpa_macs)
+    analysis.set_op_handle("aten::baddbmm", baddbmm_macs)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     total = float(analysis.total())

@@ -17,7 +17,9 @@ Shape shorthand (extends :mod:`rmlr.modeling.entity_detection.entity_detections`
 Widths (the paper gives none for the IRE): E = 128, 4 heads, FFN 512. At 800x800 (25x25 C5 cells)
 the IRE costs 0.61 GMACs (1x1 projection 0.16, two layers 0.45) and the whole HOI head about 0.85,
 1.5% of DETR-R50 (budget: 3%). A 2-layer encoder at C5 width 2048 with FFN 2048 would cost about
-20 GMACs.
+20 GMACs. At inference the last layer runs its queries only at the cells the pairs' weight maps
+read (0.56 GMACs with 60 pairs on a busy 800x800 image, the same values; ``benchmarks/RESULTS.md``,
+issue 17).
 """
 
 from typing import Optional, Tuple
