@@ -105,8 +105,9 @@ def stage1(output, threads):
     return path
 
 
-def train_and_diagnose(row, seed, output, detector, opts, threads):
-    """Train one row with one seed (unless done) and run the oracle-pair diagnostics."""
+def train_and_diagnose(row, seed, output, detector, opts, threads, train=True):
+    """Train one row with one seed (unless done) and run the oracle-pair diagnostics; with
+    ``train=False`` a run not trained yet is left out (None)."""
     key, config = row[0], row[2]
     extra = list(row[3]) if len(row) > 3 else []
     out = os.path.join(output, key, f"seed{seed}")
@@ -127,6 +128,8 @@ def train_and_diagnose(row, seed, output, detector, opts, threads):
     ]
     start = time.time()
     done = all(os.path.isfile(os.path.join(out, f)) for f in ("results.json", "model_final.pth"))
+    if not done and not train:
+        return None
     if not done:  # else trained earlier, only the diagnostics are missing
         cmd = [sys.executable, TRAIN_NET, "--config-file", config, *overrides]
         run(cmd, os.path.join(out, "stdout.log"), child_env(threads))
@@ -231,6 +234,11 @@ def get_parser():
     )
     p.add_argument("--threads", type=int, default=1, help="threads per run (default: %(default)s)")
     p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: diagnose and tabulate the runs already trained in --output",
+    )
+    p.add_argument(
         "opts",
         nargs=argparse.REMAINDER,
         metavar="KEY=VALUE",
@@ -257,14 +265,21 @@ def main(argv=None):
     with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         records = list(
             pool.map(
-                lambda j: train_and_diagnose(j[0], j[1], output, detector, args.opts, args.threads),
+                lambda j: train_and_diagnose(
+                    j[0], j[1], output, detector, args.opts, args.threads, not args.report_only
+                ),
                 jobs,
             )
         )
+    missing = [f"{row[0]} seed {seed}" for (row, seed), r in zip(jobs, records) if r is None]
+    records = [r for r in records if r is not None]
     table = summarise(records, rows)
     text = markdown(table, rows, args.seeds)
+    if missing:
+        text += f"\nNot trained yet (left out): {', '.join(missing)}.\n"
     wall = time.time() - start
-    text += f"\nWall time {wall / 60:.1f} min on {machine_summary(machine_info())}; overrides: {args.opts}\n"
+    machine = machine_summary(machine_info())
+    text += f"\nWall time {wall / 60:.1f} min on {machine}; overrides: {args.opts}\n"
     with open(os.path.join(output, "results.md"), "w") as f:
         f.write(text)
     with open(os.path.join(output, "summary.json"), "w") as f:
