@@ -12,7 +12,8 @@ changing:
 
 * ``visual``: ``sigmoid(logit)`` of the IRM's verb classifier (text_weight 0);
 * ``text``: the language classifier alone (text_weight 1);
-* ``blend``: ``0.5 * visual + 0.5 * text`` (the configs' text_weight);
+* ``blend``: ``0.5 * visual + 0.5 * text`` (the configs' text_weight), the text alone for a verb
+  that no training class uses (UV's ``inspect``: its visual logit is never trained);
 * ``chance``: a uniform random probability (seeded) in place of the classifier.
 
 It prints and writes (``--output``) mAP over unseen, seen and all classes (Default setting) per
@@ -102,6 +103,8 @@ def evaluate(setting, seed, iters, out_dir, text_weight):
             model.probabilities = visual_blend
             weight = {"text": 1.0, "visual": 0.0, "blend": text_weight}[variant]
             model.language_classifier.text_weight = weight
+            # visual: the verb classifier alone, also for verbs no training class uses
+            model.language_classifier.text_only_for_untrained_verbs = variant != "visual"
         cfg.dataloader.evaluator.output_dir = None
         cfg.dataloader.evaluator.distributed = False
         evaluator = instantiate(cfg.dataloader.evaluator)

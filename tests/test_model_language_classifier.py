@@ -198,6 +198,21 @@ def test_without_the_classifier_scores_are_unchanged_and_training_fills_the_embe
     assert model.language_classifier.is_ready and teacher.calls == 1
 
 
+def test_a_verb_no_training_class_uses_is_scored_by_the_text_alone():
+    lc = classifier(text_weight=0.5)
+    visual, text = torch.full((2, V), 0.9), torch.full((2, V), 0.1)
+    trained = torch.tensor([True, True, True, False, True])  # verb 3 never trained
+    out = lc.blend(visual, text, trained)
+    assert torch.allclose(out[:, 3], text[:, 3]) and torch.allclose(
+        out[:, 1], torch.full((2,), 0.5)
+    )
+    lc.text_only_for_untrained_verbs = False
+    assert torch.allclose(lc.blend(visual, text, trained), torch.full((2, V), 0.5))
+    # RmLR passes the verbs of its training mask
+    model = build_model([[(H1, 0.9, 0), (O1, 0.8, 1)]])
+    assert model.trained_verbs.tolist() == [True] * V
+
+
 def test_training_mask_hides_unseen_classes_from_the_loss():
     entities = [[(H1, 0.9, 0), (O1, 0.8, 1)]]
     model = build_model(entities)
@@ -215,6 +230,7 @@ def test_training_mask_hides_unseen_classes_from_the_loss():
     )
     zs = RmLR(**kwargs, train_valid_verbs_per_object=seen)
     assert not zs.train_verb_mask[1, 3] and zs.verb_mask[1, 3]
+    assert zs.trained_verbs.all()  # verb 3 is still trained on objects 2 and 3
     with pytest.raises(ValueError, match="subset"):
         RmLR(**kwargs, train_valid_verbs_per_object=[[0, 1, 2]] + seen[1:])
     with pytest.raises(ValueError, match="language_classifier.embed_dim=5"):

@@ -24,8 +24,11 @@ HOI class, seen or not, has a sentence. This module scores a pair against all of
 3. **Softmax with temperature** (0.1) of the cosines over the classes of the pair's object gives a
    text probability per (pair, verb); verbs not forming a class with that object get 0.
 4. **Blend**: ``(1 - w) * sigmoid(visual logit) + w * text probability`` with ``w`` =
-   ``text_weight`` (a config value; 0 = the visual classifier alone, 1 = text alone). The
-   detection prior ``(s_h * s_o) ** lambda`` multiplies the blend as before.
+   ``text_weight`` (a config value; 0 = the visual classifier alone, 1 = text alone). A verb
+   that no training class uses (zero-shot UV) has a visual logit that no loss ever reached, whose
+   sigmoid varies across pairs more than the text probability and would decide the ranking: it
+   is scored by the text alone (``text_only_for_untrained_verbs``, default on). The detection
+   prior ``(s_h * s_o) ** lambda`` multiplies the result as before.
 
 The anchor is HOICLIP's training-free enhancement (Ning et al., "HOICLIP: Efficient Knowledge
 Transfer for HOI Detection with Vision-Language Models", CVPR 2023, arXiv 2303.15786, Sec. 3.5,
@@ -36,7 +39,7 @@ RmLR's own sentence head, not CLIP's image encoder, so the teacher can be any te
 
 import hashlib
 import json
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -91,6 +94,7 @@ class LanguageClassifier(nn.Module):
         embed_dim: int,
         temperature: float = 0.1,
         text_weight: float = 0.5,
+        text_only_for_untrained_verbs: bool = True,
     ):
         """
         Args:
@@ -100,6 +104,9 @@ class LanguageClassifier(nn.Module):
             embed_dim: L, the teacher's width (the sentence head's output width).
             temperature: of the softmax over an object's classes.
             text_weight: w of the blend, in [0, 1].
+            text_only_for_untrained_verbs: a verb that no training class uses (zero-shot UV) has
+                a visual logit no loss ever reached; score it by the text alone (see
+                :meth:`blend`).
         """
         super().__init__()
         hoi_classes = [(int(o), int(v)) for o, v in hoi_classes]
@@ -123,6 +130,7 @@ class LanguageClassifier(nn.Module):
         self.sentences = list(sentences)
         self.temperature = float(temperature)
         self.text_weight = float(text_weight)
+        self.text_only_for_untrained_verbs = bool(text_only_for_untrained_verbs)
         self._fingerprint = class_list_fingerprint(sentences, hoi_classes)
         # (K, V) class id of (object, verb), -1 when none; (C,) object of each class
         self.register_buffer("hoi_index", torch.as_tensor(index), persistent=False)
@@ -198,6 +206,13 @@ class LanguageClassifier(nn.Module):
         index = self.hoi_index[object_labels]  # (P, V)
         return prob.gather(1, index.clamp(min=0)) * (index >= 0)
 
-    def blend(self, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """``(1 - w) * visual + w * text`` (both (P, V) probabilities)."""
-        return (1.0 - self.text_weight) * visual + self.text_weight * text
+    def blend(
+        self, visual: torch.Tensor, text: torch.Tensor, trained_verbs: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """``(1 - w) * visual + w * text`` (both (P, V) probabilities); with ``trained_verbs``
+        ((V,) bool: the verb forms a training class) and ``text_only_for_untrained_verbs``, the
+        text alone for the other verbs (their visual logit is the initialisation's)."""
+        blended = (1.0 - self.text_weight) * visual + self.text_weight * text
+        if trained_verbs is None or not self.text_only_for_untrained_verbs:
+            return blended
+        return torch.where(trained_verbs[None, :], blended, text)

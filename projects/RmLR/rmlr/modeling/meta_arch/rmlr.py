@@ -252,6 +252,8 @@ class RmLR(nn.Module):
                     "(same objects)"
                 )
         self.register_buffer("train_verb_mask", train_mask, persistent=False)
+        # (V,) verbs that some training class uses (the others' logits are never trained)
+        self.register_buffer("trained_verbs", train_mask.any(dim=0), persistent=False)
 
         self.fg_iou_threshold = fg_iou_threshold
         self.focal_alpha = focal_alpha
@@ -321,7 +323,7 @@ class RmLR(nn.Module):
             features, pairs.image_index, pairs.num_images
         )
         text = self.language_classifier(sentence, pairs.object_labels)
-        return self.language_classifier.blend(visual, text)
+        return self.language_classifier.blend(visual, text, self.trained_verbs)
 
     def ire_input(self, detections: EntityDetections):
         """The IRE's input map and padding mask: C5 (``ire_in_feature="res5"``) or the finer
