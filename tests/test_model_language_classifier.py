@@ -27,7 +27,7 @@ from test_model_rmlr import (
 from rmlr.evaluation import evaluate_hico_det, record_from_instances
 from rmlr.modeling.cross_modal_learning.language_classifier import (
     LanguageClassifier,
-    class_sentences_from_metadata,
+    hoi_class_sentences_from_metadata,
 )
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -128,7 +128,7 @@ def test_sentences_come_from_the_datasets_own_names():
         hoi_classes=[(1, 0), (1, 1)],
         person_category_id=0,
     )
-    assert class_sentences_from_metadata(name) == ["person feed with dog", "person walk dog"]
+    assert hoi_class_sentences_from_metadata(name) == ["person feed with dog", "person walk dog"]
 
 
 def _zero_shot_model(text_weight):

@@ -12,13 +12,13 @@ from detectron2.config import LazyCall as L
 
 from rmlr.modeling.cross_modal_learning.language_classifier import (
     LanguageClassifier,
-    class_sentences_from_metadata,
+    hoi_class_sentences_from_metadata,
     hoi_classes_from_metadata,
 )
 
 language_classifier = L(LanguageClassifier)(
     hoi_classes=L(hoi_classes_from_metadata)(dataset_name="hico_det_train"),
-    sentences=L(class_sentences_from_metadata)(dataset_name="${..hoi_classes.dataset_name}"),
+    sentences=L(hoi_class_sentences_from_metadata)(dataset_name="${..hoi_classes.dataset_name}"),
     num_objects=80,  # COCO-80 ids
     num_verbs="${..num_verbs}",
     embed_dim="${..text_teacher.embed_dim}",

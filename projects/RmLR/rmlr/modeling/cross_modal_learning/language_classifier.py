@@ -52,7 +52,7 @@ __all__ = [
     "LanguageClassifier",
     "class_list_fingerprint",
     "hoi_classes_from_metadata",
-    "class_sentences_from_metadata",
+    "hoi_class_sentences_from_metadata",
 ]
 
 
@@ -64,9 +64,11 @@ def hoi_classes_from_metadata(dataset_name: str):
     return [tuple(int(x) for x in c) for c in meta.hoi_classes]
 
 
-def class_sentences_from_metadata(dataset_name: str):
-    """One sentence per HOI class of a registered dataset, from its own names
-    (``"person ride bicycle"``), for configs."""
+def hoi_class_sentences_from_metadata(dataset_name: str):
+    """One sentence per HOI class of a registered dataset, in ``hoi_classes`` order, from its own
+    names (``"person ride bicycle"``), for configs. (The teacher's ``class_sentences_from_metadata``
+    lists the same sentences in ``valid_verbs_per_object`` order, deduplicated, for its
+    statistics; this list is aligned with the classes.)"""
     meta = MetadataCatalog.get(dataset_name)
     subject = meta.thing_classes[getattr(meta, "person_category_id", 0)]
     return [
