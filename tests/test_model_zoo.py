@@ -29,9 +29,10 @@ def paper_text():
 
 def test_every_config_has_a_row_and_every_named_file_exists():
     text = zoo()
-    named = set(re.findall(r"`((?:rmlr|detr)/[a-z0-9_]+\.py)`", text))
-    for path in glob.glob(os.path.join(CONFIGS, "rmlr", "*.py")):
-        assert f"rmlr/{os.path.basename(path)}" in named, path
+    named = set(re.findall(r"`((?:rmlr|detr|pose)/[a-z0-9_]+\.py)`", text))
+    for folder in ("rmlr", "pose"):
+        for path in glob.glob(os.path.join(CONFIGS, folder, "*.py")):
+            assert f"{folder}/{os.path.basename(path)}" in named, path
     for name in named:
         assert os.path.isfile(os.path.join(CONFIGS, name)), name
     for path in re.findall(r"--config-file (\S+\.py)", text):
