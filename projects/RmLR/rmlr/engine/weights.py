@@ -44,46 +44,52 @@ ENTITY_DETECTOR_PREFIX = "entity_detector."
 POSE_ESTIMATOR_PREFIX = "pose_estimator."
 
 
+def _checkpoint_has(checkpoint: Optional[Mapping], prefix: str) -> bool:
+    state = (checkpoint or {}).get("model", {})
+    return any(str(k).startswith(prefix) for k in state)
+
+
+def _use_checkpoint_stage(
+    cfg, checkpoint: Optional[Mapping], source: str, key: str, prefix: str, what: str
+) -> bool:
+    """Clear ``model.<key>.checkpoint`` when ``checkpoint`` holds that frozen stage's tensors
+    (``prefix``); returns whether it does."""
+    stage = cfg.get("model", {}).get(key, None)
+    if stage is None or not _checkpoint_has(checkpoint, prefix):
+        return False
+    if stage.get("checkpoint", ""):
+        logger.info(
+            f"{what} weights come from {source}; model.{key}.checkpoint="
+            f"{stage.checkpoint!r} is not read"
+        )
+        stage.checkpoint = ""
+    return True
+
+
 def checkpoint_has_entity_detector(checkpoint: Optional[Mapping]) -> bool:
     """Whether a checkpoint (Detectron2 layout) holds frozen-DETR tensors of an RmLR model."""
-    state = (checkpoint or {}).get("model", {})
-    return any(str(k).startswith(ENTITY_DETECTOR_PREFIX) for k in state)
+    return _checkpoint_has(checkpoint, ENTITY_DETECTOR_PREFIX)
 
 
 def use_checkpoint_entity_detector(cfg, checkpoint: Optional[Mapping], source: str) -> bool:
     """Clear ``model.entity_detector.checkpoint`` when ``checkpoint`` holds the detector's
     tensors (the DETR then comes from it); returns whether it does."""
-    detector = cfg.get("model", {}).get("entity_detector", None)
-    if detector is None or not checkpoint_has_entity_detector(checkpoint):
-        return False
-    if detector.get("checkpoint", ""):
-        logger.info(
-            f"the frozen DETR's weights come from {source}; model.entity_detector.checkpoint="
-            f"{detector.checkpoint!r} is not read"
-        )
-        detector.checkpoint = ""
-    return True
+    return _use_checkpoint_stage(
+        cfg, checkpoint, source, "entity_detector", ENTITY_DETECTOR_PREFIX, "the frozen DETR's"
+    )
 
 
 def checkpoint_has_pose_estimator(checkpoint: Optional[Mapping]) -> bool:
     """Whether a checkpoint (Detectron2 layout) holds pose-stage tensors of an RmLR model."""
-    state = (checkpoint or {}).get("model", {})
-    return any(str(k).startswith(POSE_ESTIMATOR_PREFIX) for k in state)
+    return _checkpoint_has(checkpoint, POSE_ESTIMATOR_PREFIX)
 
 
 def use_checkpoint_pose_estimator(cfg, checkpoint: Optional[Mapping], source: str) -> bool:
     """Clear ``model.pose_estimator.checkpoint`` when ``checkpoint`` holds the pose stage's
     tensors (its weights then come from it); returns whether it does."""
-    pose = cfg.get("model", {}).get("pose_estimator", None)
-    if pose is None or not checkpoint_has_pose_estimator(checkpoint):
-        return False
-    if pose.get("checkpoint", ""):
-        logger.info(
-            f"the pose model's weights come from {source}; model.pose_estimator.checkpoint="
-            f"{pose.checkpoint!r} is not read"
-        )
-        pose.checkpoint = ""
-    return True
+    return _use_checkpoint_stage(
+        cfg, checkpoint, source, "pose_estimator", POSE_ESTIMATOR_PREFIX, "the pose model's"
+    )
 
 
 def read_training_checkpoint(cfg, *, resume: bool) -> Tuple[Optional[str], Optional[Dict], bool]:
@@ -126,14 +132,13 @@ def load_model_for_inference(
     """Build ``cfg.model`` in eval mode on ``device`` (``"cpu"``, ``"cuda"``, ...; see
     :func:`~rmlr.engine.resolve_device`) and load ``path`` (local or URL) strictly."""
     checkpoint = read_model_checkpoint(path, what)
-    if not use_checkpoint_entity_detector(cfg, checkpoint, f"{what} {path}"):
-        detector = cfg.get("model", {}).get("entity_detector", None)
-        if detector is not None:  # the strict load below names the missing entity_detector.*
-            detector.checkpoint = ""
-    if not use_checkpoint_pose_estimator(cfg, checkpoint, f"{what} {path}"):
-        pose = cfg.get("model", {}).get("pose_estimator", None)
-        if pose is not None:  # the strict load below names the missing pose_estimator.*
-            pose.checkpoint = ""
+    use_checkpoint_entity_detector(cfg, checkpoint, f"{what} {path}")  # logs the source
+    use_checkpoint_pose_estimator(cfg, checkpoint, f"{what} {path}")
+    # The strict load below supplies every frozen stage, or names its missing tensors.
+    for key in ("entity_detector", "pose_estimator"):
+        stage = cfg.get("model", {}).get(key, None)
+        if stage is not None:
+            stage.checkpoint = ""
     model = instantiate(cfg.model)
     model.eval()
     model.to(device)
